@@ -1,0 +1,43 @@
+"""ament_python setup for side_ros: `colcon build` in a ROS 2 workspace, or `pip install .`."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "side_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={"side_ros": ["data/*.txt", "data/*.csv", "networks/DESIGN.md"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
+        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        ("share/" + package_name + "/models", glob("models/*.pt") + glob("models/*.md")),
+    ],
+    python_requires=">=3.10",
+    install_requires=["setuptools", "numpy>=1.24", "torch>=2.1", "pillow", "pyyaml", "tqdm"],
+    extras_require={
+        "ros": [
+            "ros-rclpy", "ros-sensor-msgs", "ros-std-msgs", "ros-diagnostic-msgs",
+            "ros-rosgraph-msgs", "ros-rmw-fastrtps-cpp",
+        ],
+        "bags": ["rosbags>=0.10", "kitti2mcap"],
+        "train": ["tensorboard", "h5py", "scipy", "onnx"],
+        "test": ["pytest", "ruff"],
+    },
+    zip_safe=True,
+    maintainer="side_ros developers",
+    maintainer_email="side-ros@example.com",
+    description="Robust single-image depth estimation (DS-SIDENet + scene understanding) for ROS 2",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "side-download-places365 = side_ros.routing.download:main",
+        ],
+    },
+)

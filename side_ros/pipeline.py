@@ -1,0 +1,236 @@
+"""The robust depth pipeline (Fig. 2): route each image to a depth range, run that range's DS-SIDENet with its
+input handling, return metric depth at the image's own resolution.
+
+One object, loaded once; router, sigma, top-K and voting change between calls without reloading anything,
+and one network can be swapped from a new file while the others stay. Thread-safe: the ROS node changes
+parameters from its executor while inference runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from side_ros.networks.checkpoint import load_sidenet
+from side_ros.networks.places365 import WideResNet18Places365, load_places365
+from side_ros.networks.sidenet import DSSIDENet
+from side_ros.preprocess import image_to_tensor, prepare, restore
+from side_ros.routing import routers
+from side_ros.routing.decision import RangeDecision
+from side_ros.routing.routers import ROUTERS
+from side_ros.routing.scenes import VOTING, SceneTable
+
+NETWORKS = ("low", "high", "coarse", "places")
+DEFAULT_SIGMA = 5.89
+DEFAULT_TOP_K = 15
+
+
+@dataclass
+class DepthResult:
+    """depth: (H, W) float32 metres (NaN invalid); decision: the routing; timings: seconds per stage."""
+
+    depth: np.ndarray
+    decision: RangeDecision
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error, not a silent fallback."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but CUDA is not available (use 'auto' or 'cpu')")
+        return torch.device(device)
+    if device == "cpu":
+        return torch.device("cpu")
+    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+
+
+class RobustDepthPipeline:
+    """Two-stage robust SIDE.
+
+    Networks: low and high (the two DS-SIDENets), coarse (needed by router 'coarse_depth') and places (needed
+    by 'scene_classification'). Any may be None until loaded; a router whose network is missing is refused.
+    """
+
+    def __init__(self, low: DSSIDENet | None, high: DSSIDENet | None, coarse: DSSIDENet | None = None,
+                 places: WideResNet18Places365 | None = None, *, scene_table: SceneTable | None = None,
+                 device: str = "auto", half: bool = False, router: str = "coarse_depth",
+                 sigma: float = DEFAULT_SIGMA, top_k: int = DEFAULT_TOP_K, voting: str = "majority"):
+        self._lock = threading.RLock()
+        self._nets: dict[str, torch.nn.Module | None] = {"low": low, "high": high, "coarse": coarse, "places": places}
+        self.sources: dict[str, str] = {}
+        self.table = scene_table or SceneTable.default()
+        self.router, self.sigma, self.top_k, self.voting = "low", DEFAULT_SIGMA, DEFAULT_TOP_K, "majority"
+        self.device = torch.device("cpu")
+        self.half = False
+        self.set_device(device, half)
+        self.configure(router=router, sigma=sigma, top_k=top_k, voting=voting)
+
+    @classmethod
+    def from_files(cls, low: str | os.PathLike | None, high: str | os.PathLike | None,
+                   coarse: str | os.PathLike | None = None, places: str | os.PathLike | None = None, *,
+                   router: str = "coarse_depth", **kwargs: Any) -> RobustDepthPipeline:
+        """Build from checkpoint files (ours for low/high/coarse, the official one for places); None = not loaded.
+
+        Raises FileNotFoundError / CheckpointError for unusable files and ValueError if `router` needs a
+        network that was not given.
+        """
+        pipe = cls(None, None, router="low", **kwargs)
+        for which, path in (("low", low), ("high", high), ("coarse", coarse), ("places", places)):
+            if path is not None:
+                pipe.load_network(which, path)
+        pipe.configure(router=router)
+        return pipe
+
+    # ----------------------------------------------------------------- configuration
+    def network(self, which: str) -> torch.nn.Module | None:
+        return self._nets[which]
+
+    def configure(self, *, router: str | None = None, sigma: float | None = None, top_k: int | None = None,
+                  voting: str | None = None) -> None:
+        """Change routing settings; all values are checked first, so a refused change leaves everything as it was."""
+        new = {"router": self.router if router is None else router,
+               "sigma": self.sigma if sigma is None else sigma,
+               "top_k": self.top_k if top_k is None else top_k,
+               "voting": self.voting if voting is None else voting}
+        problem = self.check_settings(**new)
+        if problem:
+            raise ValueError(problem)
+        with self._lock:
+            self.router, self.sigma, self.top_k, self.voting = (
+                new["router"], float(new["sigma"]), int(new["top_k"]), new["voting"])
+
+    def check_settings(self, *, router: str, sigma: float, top_k: int, voting: str) -> str | None:
+        """The reason these settings cannot be used, or None."""
+        if router not in ROUTERS:
+            return f"router must be one of {ROUTERS}, got {router!r}"
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
+            return f"sigma must be a positive number of metres, got {sigma!r}"
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= self.table.num_classes:
+            return f"top_k must be an integer in 1..{self.table.num_classes}, got {top_k!r}"
+        if voting not in VOTING:
+            return f"voting must be one of {VOTING}, got {voting!r}"
+        needed = {"scene_classification": "places", "coarse_depth": "coarse"}.get(router)
+        if needed and self._nets[needed] is None:
+            hint = " (run side-download-places365)" if needed == "places" else ""
+            return f"router {router!r} needs the {needed} network, which is not loaded{hint}"
+        return None
+
+    def load_network(self, which: str, path: str | os.PathLike) -> None:
+        """Load one network from a file and swap it in; on any error the previous network stays in use."""
+        if which not in NETWORKS:
+            raise ValueError(f"network must be one of {NETWORKS}, got {which!r}")
+        if which == "places":
+            model, meta = load_places365(path)
+        else:
+            model, meta = load_sidenet(path, expect_variant=None if which == "coarse" else which)
+        model = self._placed(model)
+        with self._lock:
+            self._nets[which] = model
+            self.sources[which] = str(meta.get("path", path))
+
+    def set_device(self, device: str, half: bool = False) -> None:
+        """Move every network; half precision is used on CUDA only (on the CPU it is ignored with a warning)."""
+        dev = resolve_device(device)
+        if half and dev.type != "cuda":
+            warnings.warn("half precision needs CUDA; running in float32 on the CPU", stacklevel=2)
+            half = False
+        with self._lock:
+            self.device, self.half = dev, half
+            for k, net in self._nets.items():
+                if net is not None:
+                    self._nets[k] = self._placed(net)
+
+    def _placed(self, model: torch.nn.Module) -> torch.nn.Module:
+        model = model.to(self.device).eval()
+        return model.half() if self.half else model.float()
+
+    def describe(self) -> str:
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
+        loaded = ", ".join(k for k, v in self._nets.items() if v is not None) or "none"
+        return f"{self.device} ({name}), {'float16' if self.half else 'float32'}, networks loaded: {loaded}"
+
+    def settings(self) -> Mapping[str, Any]:
+        return {"router": self.router, "sigma": self.sigma, "top_k": self.top_k, "voting": self.voting}
+
+    # ----------------------------------------------------------------- inference
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @torch.inference_mode()
+    def route(self, rgb: torch.Tensor) -> list[RangeDecision]:
+        """Range decision for each image of an (N, 3, H, W) batch in [0, 1] on the pipeline's device."""
+        with self._lock:
+            router = self.router
+            if router in ("low", "high"):
+                return routers.fixed(router, rgb.shape[0])
+            if router == "coarse_depth":
+                return routers.coarse_depth(self._require("coarse"), rgb, sigma=self.sigma)
+            return routers.scene_classification(self._require("places"), rgb, self.table,
+                                                voting=self.voting, top_k=self.top_k, sigma=self.sigma)
+
+    def _require(self, which: str) -> torch.nn.Module:
+        net = self._nets[which]
+        if net is None:
+            raise RuntimeError(f"the {which} network is not loaded")
+        return net
+
+    @torch.inference_mode()
+    def depth_for_range(self, rgb: torch.Tensor, range_: str) -> torch.Tensor:
+        """Depth (N, 1, H, W) metres from one range's DS-SIDENet, with that range's input handling."""
+        net = self._require(range_)
+        prep = prepare(rgb, net.config)
+        depth = net.predict_depth(prep.tensor.to(next(net.parameters()).dtype))
+        return restore(depth.float(), prep)
+
+    @torch.inference_mode()
+    def infer(self, rgb: torch.Tensor) -> tuple[torch.Tensor, list[RangeDecision], dict[str, float]]:
+        """Route and predict a batch: (depth (N,1,H,W) on device, decisions, timings). Each range runs as one batch."""
+        with self._lock:
+            t0 = time.perf_counter()
+            decisions = self.route(rgb)
+            self._sync()
+            t1 = time.perf_counter()
+            depth = torch.empty((rgb.shape[0], 1, *rgb.shape[-2:]), device=rgb.device, dtype=torch.float32)
+            for range_ in ("low", "high"):
+                idx = [i for i, d in enumerate(decisions) if d.range == range_]
+                if idx:
+                    depth[idx] = self.depth_for_range(rgb[idx], range_)
+            self._sync()
+            t2 = time.perf_counter()
+        return depth, decisions, {"route": t1 - t0, "depth": t2 - t1}
+
+    def __call__(self, image: np.ndarray | torch.Tensor) -> DepthResult:
+        """One RGB image (HxWx3 uint8 NumPy, or a (3,H,W)/(1,3,H,W) tensor) -> DepthResult at its own size."""
+        t0 = time.perf_counter()
+        rgb = image_to_tensor(image, self.device)
+        if rgb.shape[0] != 1:
+            raise ValueError("__call__ takes one image; use predict_batch for batches")
+        t1 = time.perf_counter()
+        results = self._results(rgb)
+        results[0].timings["preprocess"] = t1 - t0
+        return results[0]
+
+    def predict_batch(self, images: torch.Tensor) -> list[DepthResult]:
+        """A batch (N, 3, H, W) uint8 or float in [0, 1] -> one DepthResult per image."""
+        return self._results(image_to_tensor(images, self.device))
+
+    def _results(self, rgb: torch.Tensor) -> list[DepthResult]:
+        depth, decisions, timings = self.infer(rgb)
+        t0 = time.perf_counter()
+        out = depth[:, 0].cpu().numpy()
+        out[~np.isfinite(out)] = np.nan
+        timings["postprocess"] = time.perf_counter() - t0
+        return [DepthResult(out[i], decisions[i], dict(timings)) for i in range(out.shape[0])]

@@ -1,0 +1,110 @@
+"""Image handling per depth range (paper 5.1): fit an image of any size to a network's working canvas and map
+the predicted depth back to the image's own resolution and geometry.
+
+- "resize" (low range, ScanNet/NYU style): resize to the working size, e.g. 320x240.
+- "pad" (high range, KITTI style): keep the scale (downscale only if larger than the canvas, aspect kept) and
+  zero-pad top and right to the working size, e.g. 1248x384, as KITTI stereo/depth code pads 1242x375 images.
+- "scale_pad" (coarse network): scale to the working height keeping the aspect ratio (KITTI 1242x375 -> 795x240,
+  640x480 -> 320x240), the fully-convolutional net sees the whole view.
+In every mode the canvas is then zero-padded bottom/right to the network's size multiple (32 low, 4 high),
+which is what turns 320x240 into the 320x256 that Table 1's stride-32 encoder needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from side_ros.networks.config import SIDENetConfig
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch on a network's canvas and where the image lies in it (rows y0:y0+h, cols x0:x0+w)."""
+
+    tensor: torch.Tensor
+    y0: int
+    x0: int
+    h: int
+    w: int
+    orig_h: int
+    orig_w: int
+
+
+def _round_up(v: int, m: int) -> int:
+    return int(math.ceil(v / m) * m)
+
+
+def fitted_size(h: int, w: int, cfg: SIDENetConfig) -> tuple[int, int]:
+    """Size (h, w) the image is resized to before padding, per the config's input handling."""
+    cw, ch = cfg.input_size
+    if cfg.input_handling == "resize":
+        return ch, cw
+    if cfg.input_handling == "pad":
+        s = min(1.0, cw / w, ch / h)
+        return max(1, round(h * s)), max(1, round(w * s))
+    return ch, max(1, round(w * ch / h))  # scale_pad
+
+
+def resize(x: torch.Tensor, size: tuple[int, int], depth: bool = False) -> torch.Tensor:
+    """Bilinear resize (antialiased when shrinking an image); no-op when the size already matches."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking and not depth)
+
+
+def prepare(rgb: torch.Tensor, cfg: SIDENetConfig) -> Prepared:
+    """(N, 3, H, W) RGB in [0, 1] -> the network's padded canvas."""
+    if rgb.dim() != 4 or rgb.shape[1] != 3:
+        raise ValueError(f"expected an (N, 3, H, W) RGB batch, got shape {tuple(rgb.shape)}")
+    n, _, h0, w0 = rgb.shape
+    if h0 < 1 or w0 < 1:
+        raise ValueError(f"empty image {h0}x{w0}")
+    h, w = fitted_size(h0, w0, cfg)
+    x = resize(rgb, (h, w))
+    m = cfg.size_multiple
+    if cfg.input_handling == "pad":
+        ch = _round_up(max(cfg.input_size[1], h), m)
+        cw = _round_up(max(cfg.input_size[0], w), m)
+        y0, x0 = ch - h, 0  # image at the bottom-left, zeros on top and on the right (KITTI style)
+    else:
+        ch, cw, y0, x0 = _round_up(h, m), _round_up(w, m), 0, 0
+    if (ch, cw) != (h, w):
+        x = F.pad(x, (x0, cw - w - x0, y0, ch - h - y0))
+    return Prepared(x.contiguous(), y0, x0, h, w, h0, w0)
+
+
+def restore(depth: torch.Tensor, prep: Prepared) -> torch.Tensor:
+    """(N, 1, Hc, Wc) depth on the canvas -> (N, 1, H, W) at the original image's resolution."""
+    crop = depth[..., prep.y0:prep.y0 + prep.h, prep.x0:prep.x0 + prep.w]
+    return resize(crop, (prep.orig_h, prep.orig_w), depth=True)
+
+
+def image_to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """HxWx3 uint8 RGB (NumPy) or (N,3,H,W)/(3,H,W) tensor -> (N, 3, H, W) float32 in [0, 1] on `device`.
+
+    uint8 input goes to the device first and is converted there (4x less to copy to a GPU).
+    """
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 RGB image, got array of shape {image.shape}")
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise ValueError(f"empty image {image.shape[0]}x{image.shape[1]}")
+        t = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True).permute(2, 0, 1)[None]
+    elif isinstance(image, torch.Tensor):
+        t = image[None] if image.dim() == 3 else image
+        if t.dim() != 4 or t.shape[1] != 3:
+            raise ValueError(f"expected a (N, 3, H, W) or (3, H, W) tensor, got shape {tuple(image.shape)}")
+        t = t.to(device, non_blocking=True)
+    else:
+        raise TypeError(f"expected a NumPy array or torch tensor, got {type(image).__name__}")
+    if t.dtype == torch.uint8:
+        return t.float().div_(255.0)
+    if not t.is_floating_point():
+        raise ValueError(f"image tensor must be uint8 or float in [0, 1], got {t.dtype}")
+    return t.float()
