@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VENV="${SIDE_VENV:-.venv}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-"$VENV/bin/python" -m ruff check side_ros test scripts launch
+"$VENV/bin/python" -m ruff check .
 "$VENV/bin/python" -m pytest -q "$@"
