@@ -10,7 +10,8 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={"side_ros": ["data/*.txt", "data/*.csv", "networks/DESIGN.md"]},
+    package_data={"side_ros": ["data/*.txt", "data/*.csv", "networks/DESIGN.md", "training/configs/*.yaml",
+                                "training/configs/ablations/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -26,7 +27,7 @@ setup(
             "ros-rosgraph-msgs", "ros-rmw-fastrtps-cpp",
         ],
         "bags": ["rosbags>=0.10", "kitti2mcap"],
-        "train": ["tensorboard", "h5py", "scipy", "onnx"],
+        "train": ["tensorboard", "h5py", "scipy", "onnx", "onnxruntime"],
         "test": ["pytest", "ruff"],
     },
     zip_safe=True,
@@ -38,6 +39,9 @@ setup(
     entry_points={
         "console_scripts": [
             "side-download-places365 = side_ros.routing.download:main",
+            "side-train = side_ros.training.train:main",
+            "side-eval = side_ros.training.evaluate:main",
+            "side-export = side_ros.training.export:main",
         ],
     },
 )

@@ -107,15 +107,16 @@ class UpProj(nn.Module):
 
 class UpProjCon(nn.Module):
     """upproj-con (Fig. 3c): upproj of the decoder input X, concatenated with the encoder skip Y and the
-    RGB input Z resized to the output scale, fused by a 3x3 convbn to C/2 channels.
+    RGB input Z pooled to the output scale (1/rgb_scale of the input), fused by a 3x3 convbn to C/2 channels.
 
     With both skips off it is exactly an upproj (Table 7, first row).
     """
 
-    def __init__(self, cin: int, cout: int, t: int, skip_channels: int = 0, rgb_skip: bool = False):
+    def __init__(self, cin: int, cout: int, t: int, skip_channels: int = 0, rgb_skip: bool = False,
+                 rgb_scale: int = 1):
         super().__init__()
         self.up = UpProj(cin, cout, t)
-        self.skip_channels, self.rgb_skip = skip_channels, rgb_skip
+        self.skip_channels, self.rgb_skip, self.rgb_scale = skip_channels, rgb_skip, rgb_scale
         extra = skip_channels + (3 if rgb_skip else 0)
         self.fuse = ConvBN(cout + extra, cout, 3) if extra else None
 
@@ -128,15 +129,14 @@ class UpProjCon(nn.Module):
         if self.skip_channels:
             parts.append(skip)
         if self.rgb_skip:
-            parts.append(resize_rgb(rgb, y.shape[-2:]))
+            parts.append(resize_rgb(rgb, self.rgb_scale))
         return self.fuse(torch.cat(parts, dim=1))
 
 
-def resize_rgb(rgb: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """RGB skip at a decoder scale: area (average) pooling, the 'pooling layer capturing global context' of 5.3.2."""
-    if tuple(rgb.shape[-2:]) == tuple(size):
-        return rgb
-    return F.adaptive_avg_pool2d(rgb, tuple(size))
+def resize_rgb(rgb: torch.Tensor, scale: int) -> torch.Tensor:
+    """RGB skip at a decoder scale (1/scale of the input): average pooling, the 'pooling layer capturing global
+    context' of 5.3.2. The scale is fixed per block, so the graph exports to ONNX with dynamic image sizes."""
+    return rgb if scale == 1 else F.avg_pool2d(rgb, scale, scale)
 
 
 class AMModule(nn.Module):

@@ -52,9 +52,9 @@ class Decoder(nn.Module):
     def __init__(self, cfg: SIDENetConfig, enc_channels: tuple[int, ...], out_channels: int):
         super().__init__()
         low = cfg.variant == "low"
-        # (input channels, output channels, t) of decoder blocks 1-4, Table 2.
-        specs = [(512, 256, 2), (256, 128, 2), (128, 64, 2), (64, 32, 2)] if low else \
-                [(128, 64, 1), (64, 32, 1), (32, 32, 1), (32, 16, 2)]
+        # (input channels, output channels, t, output downsampling) of decoder blocks 1-4, Table 2.
+        specs = [(512, 256, 2, 16), (256, 128, 2, 8), (128, 64, 2, 4), (64, 32, 2, 2)] if low else \
+                [(128, 64, 1, 4), (64, 32, 1, 4), (32, 32, 1, 4), (32, 16, 2, 2)]
         use_con = cfg.decoder_block == "upproj_con"
         self.skip_encoder = use_con and cfg.skip_encoder
         self.skip_rgb = use_con and cfg.skip_rgb
@@ -62,12 +62,12 @@ class Decoder(nn.Module):
         # In the high range a stacked module at block 3 *is* block 3 (Table 2); elsewhere it follows block p.
         self.replace_block3 = stacked is not None and not low and cfg.stacked_block == 3
         blocks = []
-        for i, (cin, cout, t) in enumerate(specs, start=1):
+        for i, (cin, cout, t, scale) in enumerate(specs, start=1):
             if i == 3 and self.replace_block3:
                 blocks.append(_stacked(stacked, cout, cfg))
                 continue
             skip_ch = enc_channels[4 - i] if self.skip_encoder else 0
-            blocks.append(UpProjCon(cin, cout, t, skip_channels=skip_ch, rgb_skip=self.skip_rgb))
+            blocks.append(UpProjCon(cin, cout, t, skip_channels=skip_ch, rgb_skip=self.skip_rgb, rgb_scale=scale))
         self.blocks = nn.ModuleList(blocks)
         self.after = stacked is not None and not self.replace_block3
         self.after_block = cfg.stacked_block

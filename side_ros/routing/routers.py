@@ -15,6 +15,7 @@ from side_ros.routing.scenes import SceneTable, vote
 ROUTERS = ("scene_classification", "coarse_depth", "low", "high")
 
 
+@torch.inference_mode()
 def scene_classification(model: WideResNet18Places365, rgb: torch.Tensor, table: SceneTable, *,
                          voting: str, top_k: int, sigma: float) -> list[RangeDecision]:
     """(sc) Places365 probabilities of each image, then the chosen voting rule over the top-K categories."""
@@ -23,6 +24,7 @@ def scene_classification(model: WideResNet18Places365, rgb: torch.Tensor, table:
     return vote(probs, table, method=voting, top_k=top_k, sigma=sigma)
 
 
+@torch.inference_mode()
 def coarse_max_depth(model: DSSIDENet, rgb: torch.Tensor) -> torch.Tensor:
     """Maximum predicted depth over each image (padding excluded), (N,)."""
     dtype = next(model.parameters()).dtype
@@ -39,6 +41,7 @@ def coarse_depth(model: DSSIDENet, rgb: torch.Tensor, *, sigma: float) -> list[R
             for d in dmax]
 
 
+@torch.inference_mode()
 def coarse_depth_map(model: DSSIDENet, rgb: torch.Tensor) -> torch.Tensor:
     """The coarse network's depth at the input resolution ('cde only' in Tables 4-5)."""
     dtype = next(model.parameters()).dtype

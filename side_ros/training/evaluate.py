@@ -1,0 +1,158 @@
+"""`side-eval`: evaluate each network and the whole routed system on a dataset, and print the paper's tables.
+
+For every image it runs both range networks, the coarse network and the router(s), so one pass gives:
+- per true range, the rows of Tables 4-5: "cde only" (the coarse network's depth as the output), the routed
+  system with each available router ("routed (cde)", "routed (sc)"), and oracle routing (the network of the
+  image's true range, i.e. each range network on its own range);
+- routing accuracy of each router, with its confusion counts.
+Metrics: side_ros.metrics (KITTI devkit definitions; per image, then mean over images).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from side_ros.metrics import DepthMetricAccumulator, format_table, routing_accuracy
+from side_ros.pipeline import RobustDepthPipeline
+from side_ros.resources import default_model
+from side_ros.routing import routers
+from side_ros.training.data import build_from_spec
+
+RANGE_NAMES = ("low", "high")
+TABLE_FOR_RANGE = {"low": "scannet", "high": "kitti"}
+
+
+def procedural_test_spec(n: int, start: int = 800_000, indoor_size: Sequence[int] = (160, 120),
+                         outdoor_size: Sequence[int] = (414, 125)) -> list[dict[str, Any]]:
+    """The held-out procedural test set: seeds from 800000, never used by the shipped configs (0..4000 train,
+    900000+ validation); n indoor and n outdoor scenes."""
+    return [{"name": "procedural", "kinds": ["indoor"], "seeds": [start, start + n], "size": list(indoor_size)},
+            {"name": "procedural", "kinds": ["outdoor"], "seeds": [start, start + n], "size": list(outdoor_size)}]
+
+
+def evaluate(pipe: RobustDepthPipeline, dataset: Dataset, *, protocols: Mapping[str, str | None] | None = None,
+             routers_to_run: Sequence[str] = ("coarse_depth", "scene_classification"),
+             max_images: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run the evaluation; returns {"tables": {range: {row: metrics}}, "routing": {router: report}, "n": {...}}."""
+    protocols = dict(protocols or {})
+    available = [r for r in routers_to_run if pipe.check_settings(**{**pipe.settings(), "router": r}) is None]
+    accs: dict[tuple[str, str], DepthMetricAccumulator] = {}
+    chosen: dict[str, list[str]] = {r: [] for r in available}
+    true_ranges: list[str] = []
+
+    def acc(row: str, range_: str) -> DepthMetricAccumulator:
+        key = (row, range_)
+        if key not in accs:
+            accs[key] = DepthMetricAccumulator(protocol=protocols.get(range_))
+        return accs[key]
+
+    n = len(dataset) if max_images is None else min(len(dataset), max_images)  # type: ignore[arg-type]
+    saved = dict(pipe.settings())
+    try:
+        for i in tqdm(range(n), desc="evaluate", disable=not progress, dynamic_ncols=True):
+            s = dataset[i]
+            rgb = s["rgb"][None].to(pipe.device)
+            gt = s["depth"][0].numpy()
+            true = RANGE_NAMES[int(s["range"])]
+            true_ranges.append(true)
+            with torch.inference_mode():
+                by_range = {r: pipe.depth_for_range(rgb, r)[0, 0].cpu().numpy() for r in RANGE_NAMES}
+                acc("oracle routing", true).update(by_range[true], gt)
+                if pipe.network("coarse") is not None:
+                    cde = routers.coarse_depth_map(pipe.network("coarse"), rgb)[0, 0].cpu().numpy()
+                    acc("cde only", true).update(cde, gt)
+                for router in available:
+                    pipe.configure(router=router)
+                    decision = pipe.route(rgb)[0]
+                    chosen[router].append(decision.range)
+                    acc(f"routed ({'cde' if router == 'coarse_depth' else 'sc'})", true).update(
+                        by_range[decision.range], gt)
+    finally:
+        pipe.configure(**saved)
+    order = ["cde only", "routed (cde)", "routed (sc)", "oracle routing"]
+    tables = {r: {row: accs[(row, r)].compute() for row in order if (row, r) in accs} for r in RANGE_NAMES
+              if any(k[1] == r for k in accs)}
+    routing = {r: routing_accuracy(chosen[r], true_ranges, labels=RANGE_NAMES) for r in available}
+    return {"tables": tables, "routing": routing,
+            "n": {r: true_ranges.count(r) for r in RANGE_NAMES}, "settings": saved}
+
+
+def report(result: Mapping[str, Any]) -> str:
+    """Markdown: one table per range in the paper's columns (ScanNet-style for low, KITTI-style for high)."""
+    parts = []
+    for range_, rows in result["tables"].items():
+        parts.append(f"### {range_} depth range ({result['n'][range_]} images)\n")
+        parts.append(format_table(rows, TABLE_FOR_RANGE[range_]))
+        parts.append(format_table(rows, ["abs_rel", "rmse", "delta1"]) + "\n")
+    for router, rep in result["routing"].items():
+        parts.append(f"### routing accuracy: {router}\n")
+        parts.append(rep.to_markdown() + "\n")
+    return "\n".join(parts)
+
+
+def to_json(result: Mapping[str, Any]) -> dict[str, Any]:
+    def clean(v: Any) -> Any:
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return {"n": result["n"], "settings": dict(result["settings"]),
+            "tables": {r: {row: {k: clean(v) for k, v in m.items()} for row, m in rows.items()}
+                       for r, rows in result["tables"].items()},
+            "routing": {r: {"accuracy": rep.accuracy, "confusion": rep.confusion.tolist(),
+                            "labels": list(rep.labels)} for r, rep in result["routing"].items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--low", default=None, help="low-range checkpoint (default: shipped models/low.pt)")
+    parser.add_argument("--high", default=None, help="high-range checkpoint (default: shipped models/high.pt)")
+    parser.add_argument("--coarse", default=None, help="coarse checkpoint (default: shipped models/coarse.pt)")
+    parser.add_argument("--places", default=None, help="official Places365 WRN-18 checkpoint (enables 'sc')")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--procedural-test", type=int, metavar="N",
+                      help="the held-out procedural test set with N indoor and N outdoor scenes")
+    data.add_argument("--data", help="dataset spec as YAML, e.g. \"{name: nyu, root: /data/nyu, split: test}\" "
+                                     "or a list of specs, or a YAML file holding one")
+    parser.add_argument("--protocol-low", default=None, help="metrics protocol for low-range images (e.g. nyu_eigen)")
+    parser.add_argument("--protocol-high", default=None, help="... for high-range images (e.g. kitti_benchmark)")
+    parser.add_argument("--sigma", type=float, default=5.89)
+    parser.add_argument("--top-k", type=int, default=15)
+    parser.add_argument("--voting", default="majority")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    try:
+        if args.procedural_test is not None:
+            spec: Any = procedural_test_spec(args.procedural_test)
+        else:
+            p = Path(args.data)
+            spec = yaml.safe_load(p.read_text() if p.is_file() else args.data)
+        dataset = build_from_spec(spec)
+        pipe = RobustDepthPipeline.from_files(
+            args.low or default_model("low"), args.high or default_model("high"),
+            args.coarse or default_model("coarse"), args.places, router="low", device=args.device,
+            sigma=args.sigma, top_k=args.top_k, voting=args.voting)
+        result = evaluate(pipe, dataset, protocols={"low": args.protocol_low, "high": args.protocol_high},
+                          max_images=args.max_images)
+    except (OSError, ValueError, RuntimeError, KeyError, yaml.YAMLError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report(result))
+    if args.json:
+        args.json.write_text(json.dumps(to_json(result), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""`side-train`: train a low-range, high-range or coarse DS-SIDENet with the multi-task loss (Eq. 3).
+
+The same command runs on one CPU, one GPU, or many GPUs and machines through torchrun (PyTorch DDP):
+    side-train side_ros/training/configs/low_procedural.yaml --out runs/low
+    torchrun --nproc_per_node 8 -m side_ros.training.train CONFIG --out runs/low
+Mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling), step-based schedule, checkpoints
+(`last.pt` every `ckpt_every` steps and `best.pt` on validation), resume (`--resume auto` or a path),
+a progress bar, and TensorBoard logs of losses, learning rate and validation metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import yaml
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+
+from side_ros.networks.checkpoint import read_sidenet_checkpoint, save_sidenet_checkpoint
+from side_ros.networks.config import PRESETS, SIDENetConfig
+from side_ros.networks.sidenet import DSSIDENet
+from side_ros.training.data import TrainTransform, Transformed, build_from_spec
+
+DEFAULTS: dict[str, Any] = {
+    "network": "low",
+    "model": {},
+    "data": {"crop": None, "flip": True, "color_jitter": 0.2, "batch_size": 8, "workers": 2},
+    "optim": {"lr": 1e-3, "weight_decay": 1e-4, "warmup": 100, "schedule": "cosine", "grad_clip": 1.0},
+    "loss": {"w_cls": 1.0, "w_reg": 1.0, "cls_target": "rounded"},
+    "train": {"steps": 1000, "amp": True, "val_every": 250, "ckpt_every": 250, "log_every": 10, "seed": 0},
+    "eval": {"protocol": None, "max_images": 64},
+}
+
+
+class TrainingError(RuntimeError):
+    """A bad training configuration or environment, reported without a traceback by the CLI."""
+
+
+def deep_update(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in new.items():
+        out[k] = deep_update(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def find_config(name: str | os.PathLike) -> Path:
+    """A config path, or the name of a shipped one (e.g. `low_procedural` or `ablations/table7_upproj`)."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    shipped = CONFIG_DIR / (str(name) if str(name).endswith(".yaml") else f"{name}.yaml")
+    if shipped.is_file():
+        return shipped
+    raise TrainingError(f"config file not found: {p} (shipped configs: "
+                        f"{', '.join(sorted(c.stem for c in CONFIG_DIR.glob('*.yaml')))})")
+
+
+def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML config; `base: other.yaml` (relative to this file) is read first and this one merged over it."""
+    if path.resolve() in seen:
+        raise TrainingError(f"config {path} includes itself through 'base'")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise TrainingError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TrainingError(f"{path}: a config must be a mapping")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return deep_update(read_config_file(find_config(path.parent / base), (*seen, path.resolve())), data)
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> dict[str, Any]:
+    """Config (file or shipped name) merged over DEFAULTS, then `key.sub=value` overrides (values parsed as YAML)."""
+    cfg = deep_update(DEFAULTS, {})
+    if path is not None:
+        cfg = deep_update(cfg, read_config_file(find_config(path)))
+    for item in overrides:
+        if "=" not in item:
+            raise TrainingError(f"override must look like key.sub=value, got {item!r}")
+        key, value = item.split("=", 1)
+        node = cfg
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    if cfg["network"] not in PRESETS:
+        raise TrainingError(f"network must be one of {sorted(PRESETS)}, got {cfg['network']!r}")
+    return cfg
+
+
+def model_config(cfg: Mapping[str, Any]) -> SIDENetConfig:
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["model"].items()}
+    try:
+        return PRESETS[cfg["network"]](**overrides)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"invalid model settings {dict(cfg['model'])}: {exc}") from exc
+
+
+# ----------------------------------------------------------------------------- distributed helpers
+def init_distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def pick_device(requested: str, local_rank: int) -> torch.device:
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainingError("--device cuda requested but CUDA is not available")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------- schedule
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """Linear warm-up, then cosine or polynomial (0.9) decay to zero at `total`."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "poly":
+        return (1 - progress) ** 0.9
+    return 1.0
+
+
+# ----------------------------------------------------------------------------- validation
+@torch.no_grad()
+def validate(model: DSSIDENet, dataset: Dataset, device: torch.device, protocol: str | None,
+             max_images: int) -> dict[str, float]:
+    """Metrics of the inference branch on whole images, through the same input handling as inference."""
+    from side_ros.metrics import DepthMetricAccumulator
+    from side_ros.preprocess import prepare, restore
+
+    model.eval()
+    acc = DepthMetricAccumulator(protocol=protocol)
+    for i in range(min(len(dataset), max_images)):  # type: ignore[arg-type]
+        s = dataset[i]
+        prep = prepare(s["rgb"][None].to(device), model.config)
+        pred = restore(model.predict_depth(prep.tensor), prep)[0, 0]
+        acc.update(pred.cpu().numpy(), s["depth"][0].numpy())
+    model.train()
+    return acc.compute()
+
+
+# ----------------------------------------------------------------------------- training
+def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, device_name: str = "auto",
+          quiet: bool = False) -> Path:
+    """Run training; returns the path of the final checkpoint (`last.pt`)."""
+    from side_ros.training.losses import MultiTaskLoss
+
+    rank, world, local_rank = init_distributed()
+    device = pick_device(device_name, local_rank)
+    main_proc = rank == 0
+    tcfg, dcfg, ocfg = cfg["train"], cfg["data"], cfg["optim"]
+    torch.manual_seed(int(tcfg["seed"]) + rank)
+    mcfg = model_config(cfg)
+    model = DSSIDENet(mcfg).to(device)
+    if world > 1 and device.type == "cuda":  # SyncBatchNorm is CUDA-only; gloo CPU runs keep per-rank BN
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    criterion = MultiTaskLoss(mcfg.bins, heads=mcfg.heads, w_cls=cfg["loss"]["w_cls"], w_reg=cfg["loss"]["w_reg"],
+                              cls_target=cfg["loss"].get("cls_target", "rounded"))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=float(ocfg["lr"]), weight_decay=float(ocfg["weight_decay"]))
+    steps = int(tcfg["steps"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, steps, int(ocfg["warmup"]), ocfg["schedule"]))
+    use_amp = bool(tcfg["amp"]) and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    out.mkdir(parents=True, exist_ok=True)
+    step, best = 0, math.inf
+    resume_path = out / "last.pt" if resume == "auto" else (Path(resume) if resume else None)
+    if resume_path is not None and resume_path.is_file():
+        state = read_sidenet_checkpoint(resume_path)
+        if state["config"] != mcfg:
+            raise TrainingError(f"{resume_path}: checkpoint architecture differs from the config; not resuming")
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state.get("scaler", {}))
+        step, best = int(state["step"]), float(state.get("best", math.inf))
+        if main_proc and not quiet:
+            print(f"resumed from {resume_path} at step {step}")
+    elif resume not in (None, "auto"):
+        raise TrainingError(f"cannot resume: {resume_path} does not exist")
+
+    train_set = Transformed(build_from_spec(dcfg["train"]),
+                            TrainTransform(mcfg, dcfg.get("crop"), dcfg["flip"], float(dcfg["color_jitter"])))
+    val_set = build_from_spec(dcfg["val"]) if dcfg.get("val") else None
+    sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=int(tcfg["seed"])) if world > 1 \
+        else RandomSampler(train_set, replacement=True, num_samples=10 ** 9)
+    loader = DataLoader(train_set, batch_size=int(dcfg["batch_size"]), sampler=sampler,
+                        num_workers=int(dcfg["workers"]), drop_last=True, pin_memory=device.type == "cuda",
+                        persistent_workers=int(dcfg["workers"]) > 0)
+    ddp_model = torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[local_rank] if device.type == "cuda" else None) if world > 1 else model
+
+    writer = None
+    if main_proc:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"))
+        (out / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(cfg)), sort_keys=False))
+    bar = None
+    if main_proc and not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, initial=step, desc=f"train {cfg['network']}", dynamic_ncols=True)
+
+    def save(name: str, metrics: Mapping[str, float] | None = None) -> Path:
+        meta = {"network": cfg["network"], "step": step, "device": str(device), "world_size": world,
+                "metrics": dict(metrics or {})}
+        extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "scaler": scaler.state_dict(), "step": step, "best": best, "train_config": json.loads(json.dumps(cfg))}
+        return save_sidenet_checkpoint(model, out / name, meta, extra=extra)
+
+    model.train()
+    epoch, t_start = 0, time.time()
+    while step < steps:
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
+        for batch in loader:
+            rgb = batch["rgb"].to(device, non_blocking=True)
+            gt = batch["depth"].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                outputs = ddp_model(rgb, branches=("cl", "reg"))
+            total, parts = criterion({k: v.float() for k, v in outputs.items()}, gt)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            if ocfg.get("grad_clip"):
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(ocfg["grad_clip"]))
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            if not math.isfinite(float(total)):
+                raise TrainingError(f"loss became {float(total)} at step {step}; lower optim.lr")
+            if main_proc:
+                if step % int(tcfg["log_every"]) == 0 or step == steps:
+                    writer.add_scalar("loss/total", float(total), step)
+                    for k, v in parts.items():
+                        writer.add_scalar(f"loss/{k}", float(v), step)
+                    writer.add_scalar("lr", scheduler.get_last_lr()[0], step)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(total):.3f}", **{k: f"{float(v):.3f}" for k, v in parts.items()})
+            last = step == steps
+            if main_proc and val_set is not None and (step % int(tcfg["val_every"]) == 0 or last):
+                metrics = validate(model, val_set, device, cfg["eval"].get("protocol"),
+                                   int(cfg["eval"]["max_images"]))
+                for k, v in metrics.items():
+                    if isinstance(v, (int, float)) and math.isfinite(v):
+                        writer.add_scalar(f"val/{k}", v, step)
+                score = metrics.get("abs_rel", math.inf)
+                if score < best:
+                    best = score
+                    save("best.pt", metrics)
+                if bar is not None:
+                    bar.write(f"step {step}: val abs_rel {metrics.get('abs_rel', math.nan):.4f} "
+                              f"rmse {metrics.get('rmse', math.nan):.4f} d1 {metrics.get('delta1', math.nan):.3f}")
+            if main_proc and (step % int(tcfg["ckpt_every"]) == 0 or last):
+                save("last.pt")
+            if last:
+                break
+        epoch += 1
+    if bar is not None:
+        bar.close()
+    if main_proc:
+        writer.add_scalar("time/seconds", time.time() - t_start, step)
+        writer.close()
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out / "last.pt"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", help="YAML training config (see side_ros/training/configs/)")
+    parser.add_argument("--out", type=Path, required=True, help="run directory: checkpoints, logs, config copy")
+    parser.add_argument("--resume", default=None, help="'auto' (out/last.pt if present) or a checkpoint path")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.steps=10 --set data.batch_size=4")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+        path = train(cfg, args.out, resume=args.resume, device_name=args.device, quiet=args.quiet)
+    except (TrainingError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; resume with --resume auto", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(f"done: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())
