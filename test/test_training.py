@@ -1,0 +1,139 @@
+"""Training, resume, evaluation and export on the CPU with tiny procedural data (real commands, real files)."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from side_ros.networks import load_sidenet
+from side_ros.networks.checkpoint import read_sidenet_checkpoint, save_sidenet_checkpoint
+from side_ros.training import evaluate, export, train
+
+TINY = {
+    "network": "high",
+    "model": {"input_size": [64, 32]},
+    "data": {"train": {"name": "procedural", "kinds": ["outdoor"], "seeds": [0, 4], "size": [64, 20],
+                       "cache": True},
+             "val": {"name": "procedural", "kinds": ["outdoor"], "seeds": [900000, 900002], "size": [64, 20]},
+             "batch_size": 2, "workers": 0, "crop": [32, 16]},
+    "train": {"steps": 2, "val_every": 2, "ckpt_every": 1, "log_every": 1},
+    "optim": {"warmup": 0},
+}
+
+
+def write_config(tmp_path, **changes) -> str:
+    cfg = train.deep_update(TINY, changes)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_one_step_training_and_resume(tmp_path) -> None:
+    cfg_path = write_config(tmp_path)
+    out = tmp_path / "run"
+    assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--set", "train.steps=1"]) == 0
+    first = read_sidenet_checkpoint(out / "last.pt")
+    assert first["step"] == 1 and "optimizer" in first and first["config"].variant == "high"
+    assert (out / "config.yaml").is_file() and list((out / "tb").glob("events.out.tfevents.*"))
+    # resume continues from step 1 to 2 with the saved optimizer state; weights change
+    assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto"]) == 0
+    second = read_sidenet_checkpoint(out / "last.pt")
+    assert second["step"] == 2
+    assert (out / "best.pt").is_file() and "abs_rel" in read_sidenet_checkpoint(out / "best.pt")["metadata"]["metrics"]
+    changed = [k for k, v in first["state_dict"].items()
+               if v.is_floating_point() and not torch.equal(v, second["state_dict"][k])]
+    assert changed
+    model, _ = load_sidenet(out / "last.pt")  # a training checkpoint is also an inference checkpoint
+    assert model.predict_depth(torch.rand(1, 3, 32, 64)).shape == (1, 1, 32, 64)
+
+
+def test_resume_refuses_a_different_architecture(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert train.main([write_config(tmp_path), "--out", str(out), "--device", "cpu", "--quiet",
+                       "--set", "train.steps=1"]) == 0
+    rc = train.main([write_config(tmp_path), "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto",
+                     "--set", "model.stacked=none"])
+    assert rc == 2 and "architecture differs" in capsys.readouterr().err
+
+
+def test_bad_configs_give_clear_errors(tmp_path, capsys) -> None:
+    assert train.main([str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    assert train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "network=medium"]) == 2
+    assert "network must be one of" in capsys.readouterr().err
+    assert train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "model.stacked=aspp"]) == 2
+    assert "invalid model settings" in capsys.readouterr().err
+
+
+def test_shipped_configs_parse_and_build() -> None:
+    names = sorted(p.stem for p in train.CONFIG_DIR.glob("*.yaml"))
+    shipped = {"low_procedural", "high_procedural", "coarse_procedural", "low_nyu", "high_kitti", "coarse_rob"}
+    assert shipped <= set(names)
+    for path in [*train.CONFIG_DIR.glob("*.yaml"), *train.CONFIG_DIR.glob("ablations/*.yaml")]:
+        cfg = train.load_config(path)
+        train.model_config(cfg)  # every ablation is a valid architecture
+    t6 = train.model_config(train.load_config("ablations/table6_reg"))
+    assert t6.heads == ("reg",) and t6.inference_head == "reg" and t6.input_size == (320, 240)
+    assert train.model_config(train.load_config("ablations/table8_shg")).stacked == "shg"
+
+
+def test_evaluate_prints_the_paper_rows(tmp_path) -> None:
+    from side_ros.networks import DSSIDENet, coarse_config, high_range_config, low_range_config
+    from side_ros.pipeline import RobustDepthPipeline
+
+    paths = {n: save_sidenet_checkpoint(DSSIDENet(c), tmp_path / f"{n}.pt") for n, c in (
+        ("low", low_range_config(input_size=(64, 48))), ("high", high_range_config(input_size=(96, 32))),
+        ("coarse", coarse_config(input_size=(64, 48))))}
+    pipe = RobustDepthPipeline.from_files(paths["low"], paths["high"], paths["coarse"], device="cpu")
+    data = train.build_from_spec(evaluate.procedural_test_spec(2, indoor_size=(64, 48), outdoor_size=(96, 30)))
+    result = evaluate.evaluate(pipe, data, progress=False)
+    assert result["n"] == {"low": 2, "high": 2}
+    for range_ in ("low", "high"):
+        assert list(result["tables"][range_]) == ["cde only", "routed (cde)", "oracle routing"]
+    assert result["routing"]["coarse_depth"].num_images == 4
+    text = evaluate.report(result)
+    assert "oracle routing" in text and "routing accuracy: coarse_depth" in text
+    assert pipe.router == "coarse_depth"  # evaluation restores the pipeline's settings
+
+
+@pytest.mark.parametrize("variant", ["low", "high"])
+def test_export_parity(tmp_path, variant: str) -> None:
+    from side_ros.networks import DSSIDENet, high_range_config, low_range_config
+
+    cfg = low_range_config(input_size=(64, 64)) if variant == "low" else high_range_config(input_size=(64, 32))
+    ckpt = save_sidenet_checkpoint(DSSIDENet(cfg), tmp_path / f"{variant}.pt")
+    assert export.main([str(ckpt), "--out", str(tmp_path / "exp")]) == 0
+    model, _ = load_sidenet(ckpt)
+    ts = torch.jit.load(str(tmp_path / "exp" / f"{variant}.torchscript.pt"))
+    x = torch.rand(2, 3, 96, 128)  # another size and batch than traced: the graph stays dynamic
+    with torch.no_grad():
+        torch.testing.assert_close(ts(x), model.predict_depth(x))
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(str(tmp_path / "exp" / f"{variant}.onnx"), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(sess.run(["depth"], {"rgb": x.numpy()})[0]),
+                                   model.predict_depth(x), rtol=1e-4, atol=1e-4)
+
+
+def test_train_cli_runs_as_a_process(tmp_path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "side_ros.training.train", write_config(tmp_path), "--out",
+                           str(tmp_path / "p"), "--device", "cpu", "--set", "train.steps=1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "p" / "last.pt").is_file() and "done:" in proc.stdout
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_on_two_cpu_processes(tmp_path) -> None:
+    """The same command under torchrun (PyTorch DDP, gloo on the CPU): ranks agree and rank 0 writes."""
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "side_ros.training.train", write_config(tmp_path), "--out", str(tmp_path / "ddp"),
+                           "--device", "cpu", "--quiet"],
+                          capture_output=True, text=True, timeout=600, env={**__import__("os").environ,
+                                                                            "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = read_sidenet_checkpoint(tmp_path / "ddp" / "last.pt")
+    assert ckpt["step"] == 2 and ckpt["metadata"]["world_size"] == 2
+    assert not any(k.startswith("module.") for k in ckpt["state_dict"])
