@@ -18,15 +18,17 @@ setup(
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
         ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz")),
         ("share/" + package_name + "/models", glob("models/*.pt") + glob("models/*.md")),
+        ("share/" + package_name + "/data/sample/side_sample", glob("data/sample/side_sample/*")),
     ],
     python_requires=">=3.10",
-    install_requires=["setuptools", "numpy>=1.24", "torch>=2.1", "pillow", "pyyaml", "tqdm"],
+    install_requires=["setuptools", "numpy>=1.24", "torch>=2.1", "pillow", "pyyaml", "tqdm", "rosbags>=0.11",
+                      "rosbags-image", "opencv-python-headless"],
     extras_require={
         "ros": [
             "ros-rclpy", "ros-sensor-msgs", "ros-std-msgs", "ros-diagnostic-msgs",
             "ros-rosgraph-msgs", "ros-rmw-fastrtps-cpp",
         ],
-        "bags": ["rosbags>=0.10", "kitti2mcap"],
+        "bags": ["rosbags>=0.11", "rosbags-image", "opencv-python-headless", "kitti2mcap"],
         "train": ["tensorboard", "h5py", "scipy", "onnx", "onnxruntime"],
         "test": ["pytest", "ruff"],
     },
@@ -38,7 +40,13 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
+            "depth_node = side_ros.ros.depth_node:main",
             "side-download-places365 = side_ros.routing.download:main",
+            "side-depth-images = side_ros.cli.images:run",
+            "side-depth-bag = side_ros.cli.bag:run",
+            "side-eval-bag = side_ros.cli.eval_bag:run",
+            "side-replay = side_ros.ros.replay:main",
+            "side-demo = side_ros.demo:run",
             "side-train = side_ros.training.train:main",
             "side-eval = side_ros.training.evaluate:main",
             "side-export = side_ros.training.export:main",

@@ -21,7 +21,7 @@ def share_dir() -> Path:
 
         try:
             return Path(get_package_share_directory(PACKAGE))
-        except PackageNotFoundError:
+        except (PackageNotFoundError, OSError, KeyError, ValueError):  # OSError: AMENT_PREFIX_PATH unset (pip)
             pass
     except ImportError:
         pass

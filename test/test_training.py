@@ -45,6 +45,12 @@ def test_one_step_training_and_resume(tmp_path) -> None:
     changed = [k for k, v in first["state_dict"].items()
                if v.is_floating_point() and not torch.equal(v, second["state_dict"][k])]
     assert changed
+    # resuming a finished run needs more steps; with more steps and a new lr it continues on the new schedule
+    assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto"]) == 2
+    assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto",
+                       "--set", "train.steps=3", "--set", "optim.lr=0.0005"]) == 0
+    third = read_sidenet_checkpoint(out / "last.pt")
+    assert third["step"] == 3 and third["optimizer"]["param_groups"][0]["initial_lr"] == 0.0005
     model, _ = load_sidenet(out / "last.pt")  # a training checkpoint is also an inference checkpoint
     assert model.predict_depth(torch.rand(1, 3, 32, 64)).shape == (1, 1, 32, 64)
 

@@ -200,6 +200,14 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state.get("scaler", {}))
         step, best = int(state["step"]), float(state.get("best", math.inf))
+        # The schedule follows the config, not the file: resuming with more steps or another lr continues from
+        # the saved step on the new schedule (a warm restart when the old one had already decayed).
+        scheduler.base_lrs = [float(ocfg["lr"])] * len(optimizer.param_groups)
+        for group in optimizer.param_groups:
+            group["initial_lr"] = float(ocfg["lr"])
+            group["lr"] = float(ocfg["lr"]) * lr_factor(step, steps, int(ocfg["warmup"]), ocfg["schedule"])
+        if step >= steps:
+            raise TrainingError(f"{resume_path} is already at step {step} of {steps}; raise train.steps to go on")
         if main_proc and not quiet:
             print(f"resumed from {resume_path} at step {step}")
     elif resume not in (None, "auto"):

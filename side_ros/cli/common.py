@@ -1,0 +1,141 @@
+"""What the offline commands share: the network options, loading the pipeline, and turning bad input into one
+`error: ...` line on stderr with a non-zero exit (a traceback is for bugs, not for a mistyped topic)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+# The pipeline's choices and defaults, repeated so `--help` and input errors need no torch import (a test checks
+# that they equal side_ros.pipeline's and side_ros.routing's).
+ROUTERS = ("scene_classification", "coarse_depth", "low", "high")
+VOTING = ("majority", "weighted", "expected")
+DEFAULT_SIGMA = 5.89
+DEFAULT_TOP_K = 15
+
+
+class CliError(Exception):
+    """A problem with the command's input or environment, reported as one line."""
+
+
+def add_network_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """--low/--high/--coarse/--places, routing and device options (defaults: the shipped weights in models/)."""
+    g = parser.add_argument_group("networks" + ("" if required else " (when running them)"))
+    g.add_argument("--low", metavar="PT", help="low-range DS-SIDENet checkpoint (default: the shipped models/low.pt)")
+    g.add_argument("--high", metavar="PT", help="high-range DS-SIDENet checkpoint (default: models/high.pt)")
+    g.add_argument("--coarse", metavar="PT", help="coarse depth network for --router coarse_depth "
+                                                   "(default: models/coarse.pt)")
+    g.add_argument("--places", metavar="PTH", help="official wideresnet18_places365.pth.tar for --router "
+                                                    "scene_classification (get it with side-download-places365)")
+    g.add_argument("--router", choices=ROUTERS, default="coarse_depth", help="how each image's range is chosen")
+    g.add_argument("--sigma", type=float, default=DEFAULT_SIGMA, help="range threshold in metres (coarse_depth)")
+    g.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="voting scene categories (scene_classification)")
+    g.add_argument("--voting", choices=VOTING, default="majority", help="how the top-K categories decide")
+    g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    g.add_argument("--half", action="store_true", help="float16 inference (CUDA only)")
+
+
+def weight_path(value: str | None, which: str) -> Path:
+    """A user-given weight file, or the shipped default; missing files are a CliError saying what to do."""
+    from side_ros.resources import SOURCE_ROOT, default_model, resolve
+
+    try:
+        path = resolve(value) if value else default_model(which)
+    except OSError:  # ament_index_python without AMENT_PREFIX_PATH (pip installs): not a colcon install
+        path = Path(value) if value else SOURCE_ROOT / "models" / f"{which}.pt"
+    if not path.is_file():
+        if value:
+            raise CliError(f"--{which}: weight file not found: {path}")
+        raise CliError(f"the shipped {which} network weights are missing ({path}); pass --{which} PATH "
+                       "(train them with the side_ros training commands, see models/README.md)")
+    return path
+
+
+def build_pipeline(args: argparse.Namespace) -> Any:
+    """A RobustDepthPipeline from the parsed network options, loading only the networks the router needs."""
+    from side_ros.networks.checkpoint import CheckpointError
+    from side_ros.pipeline import RobustDepthPipeline
+
+    need = {"low": args.router in ("low", "coarse_depth", "scene_classification"),
+            "high": args.router in ("high", "coarse_depth", "scene_classification"),
+            "coarse": args.router == "coarse_depth"}
+    paths = {k: weight_path(getattr(args, k), k) if needed else None for k, needed in need.items()}
+    places = None
+    if args.router == "scene_classification":
+        if not args.places:
+            raise CliError("--router scene_classification needs --places (the official Places365 WideResNet-18 "
+                           "checkpoint; get it with side-download-places365)")
+        places = Path(args.places)
+        if not places.is_file():
+            raise CliError(f"--places: file not found: {places}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return RobustDepthPipeline.from_files(paths["low"], paths["high"], paths["coarse"], places,
+                                                  router=args.router, device=args.device, half=args.half,
+                                                  sigma=args.sigma, top_k=args.top_k, voting=args.voting)
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from exc
+
+
+def check_new_path(path: str | os.PathLike, what: str, *, overwrite: bool = False) -> Path:
+    """An output path that does not exist yet (or may be replaced) and whose folder can be created/written."""
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise CliError(f"{what} {p} exists already (use --overwrite to replace it)")
+    parent = p.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create the folder of {what} {p}: {exc.strerror or exc}") from exc
+    if not os.access(parent, os.W_OK):
+        raise CliError(f"cannot write {what} {p}: folder {parent} is not writable")
+    return p
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """An output folder that exists (created if needed) and accepts files."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = p / ".side_ros_write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"cannot write to output folder {p}: {exc.strerror or exc}") from exc
+    return p
+
+
+def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Run a command's main; bad input becomes `error: <reason>` on stderr and exit status 1."""
+    from side_ros.bags.io import BagError
+
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CliError, BagError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        return EXIT_ERROR
+    except RuntimeError as exc:  # CheckpointError, torch (device, memory), kitti2mcap
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def entry(main: Callable[[Sequence[str] | None], int]) -> Callable[[], None]:
+    """A console-script entry point around `main` (setup.py names the returned function)."""
+    def _entry() -> None:
+        raise SystemExit(run_cli(main))
+    _entry.__doc__ = main.__doc__
+    return _entry

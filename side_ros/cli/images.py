@@ -1,0 +1,201 @@
+"""`side-depth-images`: depth for image files or folders, without ROS.
+
+Per input image, in the output folder (sub-folders of an input folder are kept):
+  <name>_depth.png      16-bit PNG, millimetres (value / --png-scale metres), 0 = invalid or beyond 65535 units
+  <name>_depth.npy      float32 metres, NaN invalid                                   (--formats npy)
+  <name>_colormap.png   turbo colour map, near blue, far red, invalid black
+  <name>.ply            coloured point cloud in the camera's optical frame (needs --intrinsics or --camera-info)
+and results.csv with the chosen range, router and score of every image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from side_ros.cli.common import CliError, add_network_args, build_pipeline, check_output_dir, entry
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+FORMATS = ("png", "npy", "colormap", "ply")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="side-depth-images", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", help="image files and/or folders of images")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--formats", default=None,
+                   help=f"comma-separated subset of {','.join(FORMATS)} (default: png,colormap, plus ply when "
+                        "intrinsics are given)")
+    p.add_argument("--png-scale", type=float, default=1000.0,
+                   help="16-bit PNG units per metre: 1000 = millimetres (REP 118), 256 = KITTI's format")
+    p.add_argument("--recursive", action="store_true", help="also read images in sub-folders of input folders")
+    cam = p.add_argument_group("camera (for PLY point clouds)")
+    cam.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),
+                     help="pinhole intrinsics in pixels")
+    cam.add_argument("--intrinsics-size", nargs=2, type=int, metavar=("WIDTH", "HEIGHT"),
+                     help="image size the --intrinsics belong to (images of another size get scaled intrinsics)")
+    cam.add_argument("--camera-info", metavar="YAML",
+                     help="a ROS camera calibration YAML (camera_calibration / camera_info_manager format)")
+    cam.add_argument("--stride", type=int, default=1, help="keep every N-th row and column in the PLY")
+    cam.add_argument("--no-color", action="store_true", help="PLY without the image's colours")
+    cam.add_argument("--max-depth", type=float, default=0.0, help="leave points beyond this depth out (0: none)")
+    vis = p.add_argument_group("colour map")
+    vis.add_argument("--colormap-min", type=float, default=0.0, help="depth of the first colour (0: per image)")
+    vis.add_argument("--colormap-max", type=float, default=0.0, help="depth of the last colour (0: per image)")
+    add_network_args(p)
+    return p.parse_args(argv)
+
+
+def find_images(inputs: Sequence[str], recursive: bool = False) -> list[tuple[Path, Path]]:
+    """(image path, output path stem relative to the output folder) for every input image, in a stable order."""
+    out: list[tuple[Path, Path]] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            files = sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise CliError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in folder {p}")
+            out += [(f, f.relative_to(p).with_suffix("")) for f in files]
+        elif p.is_file():
+            out.append((p, Path(p.stem)))
+        else:
+            raise CliError(f"input not found: {p}")
+    seen: dict[Path, Path] = {}
+    for src, rel in out:
+        if rel in seen:
+            raise CliError(f"{src} and {seen[rel]} would write the same output files ({rel}); "
+                           "pass them in separate runs or separate folders")
+        seen[rel] = src
+    return out
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB (grey, palette, 16-bit and alpha images converted)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float64)
+                top = 65535.0 if arr.max(initial=0) > 255 else 255.0
+                grey = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
+                return np.repeat(grey[..., None], 3, axis=2)
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise CliError(f"cannot read image {path}: {exc}") from exc
+
+
+def load_camera_yaml(path: str) -> tuple[tuple[float, float, float, float], tuple[int, int]]:
+    """(fx, fy, cx, cy) from P (else K) and (width, height) of a ROS camera calibration YAML."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+        w, h = int(data["image_width"]), int(data["image_height"])
+        mat = data.get("projection_matrix") or data["camera_matrix"]
+        vals = [float(v) for v in mat["data"]]
+    except FileNotFoundError as exc:
+        raise CliError(f"--camera-info: file not found: {path}") from exc
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise CliError(f"--camera-info {path}: not a ROS camera calibration file ({exc})") from exc
+    cols = 4 if len(vals) == 12 else 3
+    if len(vals) not in (9, 12):
+        raise CliError(f"--camera-info {path}: the matrix has {len(vals)} values, expected 9 (K) or 12 (P)")
+    return (vals[0], vals[cols + 1], vals[2], vals[cols + 2]), (w, h)
+
+
+def depth_png(depth: np.ndarray, scale: float) -> tuple[np.ndarray, int]:
+    """uint16 depth in 1/scale metres (0 invalid) and the number of pixels too far for 16 bits (written as 0)."""
+    with np.errstate(invalid="ignore"):
+        units = np.rint(np.where(np.isfinite(depth) & (depth > 0), depth, 0.0) * scale)
+    too_far = units > 65535
+    units[too_far] = 0
+    return units.astype(np.uint16), int(too_far.sum())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Depth maps (PNG/NPY), colour maps and point clouds for images."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    from side_ros import geometry
+
+    args = parse_args(argv)
+    if args.png_scale <= 0:
+        raise CliError(f"--png-scale must be positive, got {args.png_scale}")
+    if args.stride < 1:
+        raise CliError(f"--stride must be >= 1, got {args.stride}")
+    if args.intrinsics and args.camera_info:
+        raise CliError("give either --intrinsics or --camera-info, not both")
+    camera = None
+    if args.intrinsics:
+        camera = (tuple(args.intrinsics), tuple(args.intrinsics_size) if args.intrinsics_size else None)
+        geometry.Intrinsics(*args.intrinsics)  # checks the values
+    elif args.camera_info:
+        camera = load_camera_yaml(args.camera_info)
+    formats = set(args.formats.split(",")) if args.formats else {"png", "colormap"} | ({"ply"} if camera else set())
+    unknown = formats - set(FORMATS)
+    if unknown:
+        raise CliError(f"--formats: unknown {', '.join(sorted(unknown))} (choose from {', '.join(FORMATS)})")
+    if "ply" in formats and camera is None:
+        raise CliError("PLY point clouds need the camera intrinsics: pass --intrinsics FX FY CX CY or --camera-info")
+    images = find_images(args.inputs, args.recursive)
+    out_dir = check_output_dir(args.output)
+    pipe = build_pipeline(args)
+    print(f"side-depth-images: {len(images)} image(s) on {pipe.describe()}")
+    rows = []
+    clipped = 0
+    for src, rel in tqdm(images, unit="image", desc="depth", disable=None):
+        rgb = read_rgb(src)
+        result = pipe(rgb)
+        depth = result.depth
+        base = out_dir / rel
+        base.parent.mkdir(parents=True, exist_ok=True)
+        if "png" in formats:
+            png, too_far = depth_png(depth, args.png_scale)
+            clipped += too_far
+            Image.fromarray(png).save(base.with_name(base.name + "_depth.png"))
+        if "npy" in formats:
+            np.save(base.with_name(base.name + "_depth.npy"), depth.astype(np.float32))
+        if "colormap" in formats:
+            colours = geometry.colorize_depth(depth, args.colormap_min, args.colormap_max, order="rgb")
+            Image.fromarray(colours).save(base.with_name(base.name + "_colormap.png"))
+        points = 0
+        if "ply" in formats:
+            (fx, fy, cx, cy), size = camera
+            intr = geometry.Intrinsics(fx, fy, cx, cy)
+            h, w = depth.shape
+            if size is not None and tuple(size) != (w, h):
+                intr = intr.scaled(w / size[0], h / size[1])
+            pts = geometry.depth_to_points(depth, intr, stride=args.stride, max_depth=args.max_depth)
+            cols = None if args.no_color else np.ascontiguousarray(rgb[::args.stride, ::args.stride])
+            points = geometry.write_ply(base.with_name(base.name + ".ply"), pts, cols)
+        d = result.decision
+        finite = depth[np.isfinite(depth)]
+        rows.append({"image": str(src), "output": str(rel), "width": depth.shape[1], "height": depth.shape[0],
+                     "range": d.range, "router": d.router, "score": "" if d.score != d.score else f"{d.score:.4f}",
+                     "min_depth_m": f"{finite.min():.3f}" if finite.size else "",
+                     "max_depth_m": f"{finite.max():.3f}" if finite.size else "", "ply_points": points})
+    with open(out_dir / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    ranges = {r: sum(1 for x in rows if x["range"] == r) for r in ("low", "high")}
+    print(f"wrote {len(rows)} image(s) to {out_dir} (low range: {ranges['low']}, high range: {ranges['high']}); "
+          f"see {out_dir / 'results.csv'}")
+    if clipped:
+        print(f"note: {clipped} pixel(s) beyond {65535 / args.png_scale:.1f} m were written as 0 in the 16-bit PNGs "
+              "(use --png-scale 256 for KITTI's format, or the NPY output)")
+    return 0
+
+
+run = entry(main)
+
+if __name__ == "__main__":
+    run()

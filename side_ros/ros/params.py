@@ -1,0 +1,118 @@
+"""The depth node's parameters: one table with defaults, descriptions, ranges and choices, and their checks.
+
+The table is the single source for the declarations (ParameterDescriptor with ranges / additional_constraints),
+for the live validation that refuses bad values with a reason, and for config/depth.yaml's test that the file
+lists every parameter with its default.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from side_ros.pipeline import DEFAULT_SIGMA, DEFAULT_TOP_K
+from side_ros.routing.routers import ROUTERS
+from side_ros.routing.scenes import VOTING
+
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: default (its type is the parameter's type), description, and its allowed values."""
+
+    name: str
+    default: Any
+    description: str
+    choices: tuple[str, ...] | None = None
+    range: tuple[float, float] | None = None
+    read_only: bool = False
+    constraints: str = ""
+
+    def check(self, value: Any) -> str | None:
+        """Why `value` cannot be used, or None."""
+        kind = type(self.default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not kind:
+            return f"{self.name} must be a {kind.__name__}, got {type(value).__name__} {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}"
+        if self.range is not None:
+            lo, hi = self.range
+            if isinstance(value, float) and not math.isfinite(value):
+                return f"{self.name} must be a finite number, got {value!r}"
+            if not lo <= value <= hi:
+                return f"{self.name} must be in [{lo}, {hi}], got {value!r}"
+        if self.name == "device" and not DEVICE_RE.match(value):
+            return f"device must be auto, cpu, cuda or cuda:N; got {value!r}"
+        return None
+
+    @property
+    def constraint_text(self) -> str:
+        if self.constraints:
+            return self.constraints
+        if self.choices is not None:
+            return "one of: " + ", ".join(self.choices)
+        return ""
+
+
+WEIGHT_PARAMS = {"weights.low": "low", "weights.high": "high", "weights.coarse": "coarse",
+                 "weights.places": "places"}
+
+SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec("autostart", True, "Configure and activate the lifecycle node at start-up (false: wait for "
+              "`ros2 lifecycle set` transitions, as a lifecycle manager does)", read_only=True),
+    ParamSpec("image_transport", "raw", "Input transport: 'raw' subscribes to sensor_msgs/Image on `image`, "
+              "'compressed' to sensor_msgs/CompressedImage on `image/compressed` (image_transport's naming)",
+              choices=("raw", "compressed")),
+    ParamSpec("router", "coarse_depth", "Scene-understanding router choosing the depth range per image: "
+              "scene_classification (Places365 top-K vote), coarse_depth (max coarse depth vs sigma), "
+              "or fixed low / high", choices=ROUTERS),
+    ParamSpec("sigma", DEFAULT_SIGMA, "Depth threshold in metres between low and high range (coarse_depth "
+              "router; also the expected-range threshold of the 'expected' voting)", range=(0.01, 1000.0)),
+    ParamSpec("top_k", DEFAULT_TOP_K, "Number of top Places365 categories that vote (scene_classification)",
+              range=(1, 365)),
+    ParamSpec("voting", "majority", "How the top-K scene categories decide: majority vote, probability-weighted "
+              "vote, or expected range", choices=VOTING),
+    ParamSpec("weights.low", "models/low.pt", "Low-range DS-SIDENet checkpoint (relative paths: package share "
+              "directory); setting it reloads that network live"),
+    ParamSpec("weights.high", "models/high.pt", "High-range DS-SIDENet checkpoint (relative paths: package share "
+              "directory); setting it reloads that network live"),
+    ParamSpec("weights.coarse", "models/coarse.pt", "Coarse depth network checkpoint for the coarse_depth router; "
+              "empty: not loaded"),
+    ParamSpec("weights.places", "", "Official wideresnet18_places365.pth.tar for the scene_classification router "
+              "(get it with side-download-places365); empty: not loaded"),
+    ParamSpec("device", "auto", "Inference device: auto (CUDA when available, else CPU), cpu, cuda or cuda:N; "
+              "a device that is not available is refused", constraints="auto, cpu, cuda or cuda:N"),
+    ParamSpec("half", False, "float16 inference (CUDA only; ignored with a warning on the CPU)"),
+    ParamSpec("points.enabled", True, "Publish the point cloud on `points` (needs camera_info)"),
+    ParamSpec("points.color", True, "XYZRGB cloud with the image's colours (point_step 32) instead of XYZ "
+              "(point_step 16)"),
+    ParamSpec("points.stride", 1, "Keep every N-th row and column in the organized cloud (1: every pixel)",
+              range=(1, 16)),
+    ParamSpec("points.min_depth", 0.0, "Points with depth Z below this (m) become NaN", range=(0.0, 1000.0)),
+    ParamSpec("points.max_depth", 0.0, "Points with depth Z above this (m) become NaN; 0: no limit",
+              range=(0.0, 1000.0)),
+    ParamSpec("colormap.enabled", True, "Publish a colour-mapped depth image (bgr8, turbo) on `depth/colormap`"),
+    ParamSpec("colormap.min_depth", 0.0, "Depth (m) mapped to the first colour; 0: the frame's minimum",
+              range=(0.0, 1000.0)),
+    ParamSpec("colormap.max_depth", 0.0, "Depth (m) mapped to the last colour; 0: the frame's maximum",
+              range=(0.0, 1000.0)),
+    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages", range=(0.05, 60.0)),
+    ParamSpec("warn_throttle_period", 5.0, "At most one warning per reason (bad input, missing camera_info, ...) "
+              "in this many seconds", range=(0.0, 3600.0)),
+)
+
+SPEC_BY_NAME = {s.name: s for s in SPECS}
+DEFAULTS = {s.name: s.default for s in SPECS}
+
+# Networks each router needs before a frame can be processed.
+ROUTER_NEEDS: dict[str, tuple[str, ...]] = {
+    "coarse_depth": ("coarse", "low", "high"),
+    "scene_classification": ("places", "low", "high"),
+    "low": ("low",),
+    "high": ("high",),
+}

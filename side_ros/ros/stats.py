@@ -1,0 +1,88 @@
+"""Frame accounting of the depth node: every received frame ends published or dropped with a reason.
+
+Kept apart from the node (and free of ROS imports) so the bookkeeping that diagnostics report is one small,
+thread-safe object: the subscription callback counts receipts, the worker thread counts outcomes, the
+diagnostics timer reads a consistent snapshot. At any snapshot received == published + dropped + in_flight.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    """A consistent copy of the counters at one instant (what one diagnostics message reports)."""
+
+    received: int
+    published: int
+    dropped: dict[str, int]
+    in_flight: int
+    clouds_published: int
+    clouds_dropped: dict[str, int]
+    rate_hz: float
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class FrameStats:
+    """Counters and latency windows; all methods are thread-safe."""
+
+    def __init__(self, window: int = 100, rate_window_s: float = 5.0):
+        self._lock = threading.Lock()
+        self._received = 0
+        self._published = 0
+        self._dropped: Counter[str] = Counter()
+        self._clouds_published = 0
+        self._clouds_dropped: Counter[str] = Counter()
+        self._latency: dict[str, deque[float]] = {}
+        self._publish_times: deque[float] = deque(maxlen=1000)
+        self._window = window
+        self._rate_window_s = rate_window_s
+
+    def received(self) -> None:
+        with self._lock:
+            self._received += 1
+
+    def published(self, timings: dict[str, float]) -> None:
+        """One frame's depth went out; timings are seconds per stage."""
+        now = time.monotonic()
+        with self._lock:
+            self._published += 1
+            self._publish_times.append(now)
+            for stage, seconds in timings.items():
+                self._latency.setdefault(stage, deque(maxlen=self._window)).append(seconds)
+
+    def dropped(self, reason: str, count: int = 1) -> None:
+        with self._lock:
+            self._dropped[reason] += count
+
+    def cloud(self, published: bool, reason: str = "") -> None:
+        """Point-cloud outcome of a published frame (a cloud needs valid intrinsics, the depth does not)."""
+        with self._lock:
+            if published:
+                self._clouds_published += 1
+            else:
+                self._clouds_dropped[reason] += 1
+
+    def snapshot(self) -> StatsSnapshot:
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._publish_times if now - t <= self._rate_window_s]
+            if len(recent) >= 2 and recent[-1] > recent[0]:
+                rate = (len(recent) - 1) / (recent[-1] - recent[0])
+            else:
+                rate = 0.0
+            latency = {k: 1000.0 * statistics.median(v) for k, v in self._latency.items() if v}
+            dropped_total = sum(self._dropped.values())
+            return StatsSnapshot(received=self._received, published=self._published, dropped=dict(self._dropped),
+                                 in_flight=self._received - self._published - dropped_total,
+                                 clouds_published=self._clouds_published, clouds_dropped=dict(self._clouds_dropped),
+                                 rate_hz=rate, latency_ms=latency)

@@ -1,0 +1,187 @@
+"""Helpers for testing the depth node over real DDS: tiny checkpoints, message builders and a probe node.
+
+Used by the package's own tests and the latency benchmark; handy for integration tests of robots that embed the
+node. Nothing here is mocked: the probe is an rclpy node that publishes and subscribes through the middleware.
+"""
+
+from __future__ import annotations
+
+import array
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import String
+
+from side_ros import geometry
+
+RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def _data(raw: bytes) -> array.array:
+    out = array.array("B")
+    out.frombytes(raw)
+    return out
+
+
+def image_msg(rgb: np.ndarray, encoding: str = "rgb8", *, stamp: tuple[int, int] = (0, 0), frame_id: str = "cam",
+              step: int | None = None) -> Image:
+    """An Image of `rgb` (H, W, 3 uint8) in `encoding`, with optional row padding (step > packed row)."""
+    if encoding == "rgb8":
+        px = rgb
+    elif encoding == "bgr8":
+        px = rgb[..., ::-1]
+    elif encoding in ("rgba8", "bgra8"):
+        order = [0, 1, 2] if encoding == "rgba8" else [2, 1, 0]
+        px = np.concatenate([rgb[..., order], np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    elif encoding == "mono8":
+        px = rgb[..., 0]
+    elif encoding == "mono16":
+        px = rgb[..., 0].astype("<u2") * 257
+    else:
+        raise ValueError(f"no test builder for {encoding!r}")
+    px = np.ascontiguousarray(px)
+    h, w = rgb.shape[:2]
+    row = px.nbytes // h
+    step = row if step is None else step
+    buf = np.zeros((h, step), np.uint8)
+    buf[:, :row] = px.reshape(h, -1).view(np.uint8)
+    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=0, step=step)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.header.frame_id = frame_id
+    msg.data = _data(buf.tobytes())
+    return msg
+
+
+def compressed_msg(rgb: np.ndarray, fmt: str = "jpeg", *, stamp: tuple[int, int] = (0, 0),
+                   frame_id: str = "cam") -> CompressedImage:
+    """A CompressedImage as image_transport's compressed plugin writes it (bgr8 encoded as JPEG or PNG)."""
+    import cv2
+
+    ok, enc = cv2.imencode("." + fmt, np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise ValueError(f"OpenCV cannot encode {fmt}")
+    msg = CompressedImage(format=f"rgb8; {fmt} compressed bgr8")
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.header.frame_id = frame_id
+    msg.data = _data(enc.tobytes())
+    return msg
+
+
+def camera_info_msg(width: int, height: int, fx: float, fy: float, cx: float, cy: float, *,
+                    frame_id: str = "cam", stamp: tuple[int, int] = (0, 0)) -> CameraInfo:
+    """A rectified pinhole CameraInfo (K and P agree, no distortion)."""
+    msg = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    msg.header.frame_id = frame_id
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.d = [0.0] * 5
+    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def depth_array(msg: Image) -> np.ndarray:
+    """32FC1 Image -> (H, W) float32 (honouring step and byte order)."""
+    if msg.encoding != "32FC1":
+        raise ValueError(f"expected 32FC1, got {msg.encoding}")
+    raw = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :msg.width * 4]
+    return np.ascontiguousarray(raw).view(">f4" if msg.is_bigendian else "<f4").astype(np.float32)
+
+
+def cloud_array(msg: PointCloud2) -> np.ndarray:
+    """PointCloud2 -> (height, width) structured array read through the message's own fields (as
+    sensor_msgs_py.point_cloud2.read_points does), so a wrong offset or step shows up as wrong values."""
+    fields = [(f.name, f.offset, f.datatype, f.count) for f in msg.fields]
+    dtype = geometry.cloud_dtype(fields, msg.point_step, bool(msg.is_bigendian))
+    raw = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.row_step)[:, :msg.width * msg.point_step]
+    return np.ascontiguousarray(raw).view(dtype).reshape(msg.height, msg.width)
+
+
+def diagnostic_values(msg: DiagnosticArray, name_contains: str = "depth estimation") -> dict[str, str]:
+    """KeyValues (+ level and message) of the node's status in a DiagnosticArray; {} when it is not there."""
+    for status in msg.status:
+        if name_contains in status.name:
+            out = {kv.key: kv.value for kv in status.values}
+            out["_level"] = str(int.from_bytes(status.level, "little") if isinstance(status.level, bytes)
+                                else status.level)
+            out["_message"] = status.message
+            return out
+    return {}
+
+
+def node_arguments(checkpoints: dict[str, Path], *, image: str = "/cam/image", camera_info: str = "/cam/camera_info",
+                   params: dict[str, Any] | None = None) -> list[str]:
+    """`--ros-args` for the depth node as `ros2 run` would get them: remappings and -p overrides."""
+    args = ["--ros-args", "-r", f"image:={image}", "-r", f"camera_info:={camera_info}"]
+    values = {f"weights.{k}": str(v) for k, v in checkpoints.items()}
+    values.update(params or {})
+    for name, value in values.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        args += ["-p", f"{name}:={text}"]
+    return args
+
+
+class Probe(Node):
+    """Publishes camera messages and records everything the depth node sends back (thread-safe lists)."""
+
+    def __init__(self, *, namespace: str = "/side", image_topic: str = "/cam/image",
+                 info_topic: str = "/cam/camera_info", **kwargs: Any):
+        super().__init__("side_probe", **kwargs)
+        self.lock = threading.Lock()
+        self.received: dict[str, list[tuple[float, Any]]] = {k: [] for k in ("depth", "points", "colormap", "scene",
+                                                                             "diagnostics")}
+        ns = namespace.rstrip("/")
+        topics = {"depth": (Image, f"{ns}/depth"), "points": (PointCloud2, f"{ns}/points"),
+                  "colormap": (Image, f"{ns}/depth/colormap"), "scene": (String, f"{ns}/scene"),
+                  "diagnostics": (DiagnosticArray, "/diagnostics")}
+        self.subs = [self.create_subscription(t, name, self._recorder(key), RELIABLE)
+                     for key, (t, name) in topics.items()]
+        self.image_pub = self.create_publisher(Image, image_topic, RELIABLE)
+        self.compressed_pub = self.create_publisher(CompressedImage, image_topic + "/compressed", RELIABLE)
+        self.info_pub = self.create_publisher(CameraInfo, info_topic, RELIABLE)
+
+    def _recorder(self, key: str) -> Callable[[Any], None]:
+        def record(msg: Any) -> None:
+            with self.lock:
+                self.received[key].append((time.perf_counter(), msg))
+        return record
+
+    def messages(self, key: str) -> list[Any]:
+        with self.lock:
+            return [m for _, m in self.received[key]]
+
+    def clear(self) -> None:
+        with self.lock:
+            for v in self.received.values():
+                v.clear()
+
+    def last_diagnostics(self) -> dict[str, str]:
+        """Values of the newest /diagnostics message from the depth node."""
+        for msg in reversed(self.messages("diagnostics")):
+            values = diagnostic_values(msg)
+            if values:
+                return values
+        return {}
+
+    def matched(self, compressed: bool = False) -> bool:
+        """Whether the depth node's subscriptions see our publishers (so nothing published is lost)."""
+        image = self.compressed_pub if compressed else self.image_pub
+        return image.get_subscription_count() > 0 and self.info_pub.get_subscription_count() > 0
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, period: float = 0.02) -> bool:
+    """Poll until predicate() is true or timeout seconds pass (executors spin in their own threads)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(period)
+    return predicate()

@@ -1,0 +1,207 @@
+"""The bag replayer over real DDS (rclpy from the PyPI wheels, own domain, localhost): recorded bytes, relative
+timing, /clock, remapping, topic filter, loop, the gate's pause, and the side-replay command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.serialization import deserialize_message  # noqa: E402
+
+from side_ros.bags import messages as bm  # noqa: E402
+from side_ros.bags.io import BagReader, BagWriter  # noqa: E402
+from side_ros.bags.sample import GT_DEPTH_TOPIC, IMAGE_TOPIC, INFO_TOPIC  # noqa: E402
+from side_ros.bags.testing import tiny_sample_bag  # noqa: E402
+from side_ros.ros.replay import BagReplayer, TopicRecorder, message_class, parse_remaps  # noqa: E402
+
+DOMAIN = 61
+ROOT = Path(__file__).resolve().parent.parent
+PERIOD = 0.4  # seconds between the sample's frames
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN)
+    yield context
+    rclpy.shutdown(context=context)
+
+
+@pytest.fixture(scope="module")
+def bags(tmp_path_factory):
+    d = tmp_path_factory.mktemp("replay_bags")
+    return {s: tiny_sample_bag(d / s, storage=s, period=PERIOD) for s in ("mcap", "sqlite3")}
+
+
+class Rig:
+    """A player node and a recorder node, each spun by its own executor thread."""
+
+    def __init__(self, ctx, topics: dict[str, str]):
+        self.player_node = rclpy.create_node("test_player", context=ctx)
+        self.rec_node = rclpy.create_node("test_recorder", context=ctx)
+        self.recorder = TopicRecorder(self.rec_node, topics)
+        self.executor = SingleThreadedExecutor(context=ctx)
+        self.executor.add_node(self.rec_node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.executor.shutdown(timeout_sec=5)
+        self.player_node.destroy_node()
+        self.rec_node.destroy_node()
+
+
+def bag_messages(bag: Path, topics: list[str]) -> dict[str, list[tuple[int, bytes]]]:
+    out: dict[str, list[tuple[int, bytes]]] = {t: [] for t in topics}
+    with BagReader(bag) as r:
+        for m in r.messages(topics):
+            out[m.topic].append((m.log_time, bytes(m.raw)))
+    return out
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_replay_bytes_timing_clock_and_remap(ctx, bags, storage):
+    rate = 2.0
+    remap = {IMAGE_TOPIC: "/replay/image"}
+    rig = Rig(ctx, {"/replay/image": "sensor_msgs/msg/Image", INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
+                    GT_DEPTH_TOPIC: "sensor_msgs/msg/Image", "/clock": "rosgraph_msgs/msg/Clock"})
+    try:
+        player = BagReplayer(rig.player_node, bags[storage], rate=rate, remap=remap, qos="reliable")
+        assert set(player.publishers) == {IMAGE_TOPIC, INFO_TOPIC, GT_DEPTH_TOPIC, "/ground_truth/range"}
+        assert player.wait_for_subscribers([IMAGE_TOPIC, INFO_TOPIC, GT_DEPTH_TOPIC], 15)
+        assert wait_for(lambda: rig.player_node.count_subscribers("/clock") > 0, 10)
+        stats = player.run()
+        assert stats.published["/replay/image"] == 3 and stats.published[INFO_TOPIC] == 3
+        expected = bag_messages(bags[storage], [IMAGE_TOPIC, INFO_TOPIC, GT_DEPTH_TOPIC])
+        assert wait_for(lambda: rig.recorder.count("/replay/image") == 3 and rig.recorder.count(GT_DEPTH_TOPIC) == 3,
+                        10)
+        images = rig.recorder.messages("/replay/image")
+        # The recorded CDR bytes, unchanged, in order, on the remapped topic.
+        assert [r.raw for r in images] == [raw for _, raw in expected[IMAGE_TOPIC]]
+        assert [r.raw for r in rig.recorder.messages(GT_DEPTH_TOPIC)] == [raw for _, raw in expected[GT_DEPTH_TOPIC]]
+        # Original relative timing, scaled by the rate (a loose bound: 2 shared cores run several DDS processes).
+        gaps = np.diff([r.perf for r in images])
+        np.testing.assert_allclose(gaps, PERIOD / rate, atol=0.08)
+        # /clock: bag time, never backwards, from the first to the last message's log time.
+        clocks = [bm.stamp_ns(deserialize_message(r.raw, message_class(r.msgtype)).clock)
+                  for r in rig.recorder.messages("/clock")]
+        assert len(clocks) > 10
+        assert all(b >= a for a, b in zip(clocks, clocks[1:], strict=False))
+        first = min(expected[INFO_TOPIC][0][0], expected[IMAGE_TOPIC][0][0])
+        assert clocks[0] >= first and clocks[-1] == expected[GT_DEPTH_TOPIC][-1][0]
+    finally:
+        rig.close()
+
+
+def test_topic_filter_loop_and_gate_pause(ctx, bags):
+    rig = Rig(ctx, {IMAGE_TOPIC: "sensor_msgs/msg/Image"})
+    published: list[float] = []
+    paused = {"done": False}
+
+    def gate(msg):
+        if len(published) == 1 and not paused["done"]:  # hold the second image back for 0.5 s
+            paused["done"] = True
+            time.sleep(0.5)
+
+    def on_publish(msg, perf):
+        published.append(perf)
+        if len(published) == 6:
+            player.stop()
+
+    try:
+        player = BagReplayer(rig.player_node, bags["mcap"], topics=[IMAGE_TOPIC], loop=True, clock=False,
+                             gate=gate, on_publish=on_publish, qos="reliable")
+        assert list(player.publishers) == [IMAGE_TOPIC]
+        assert player.wait_for_subscribers([IMAGE_TOPIC], 15)
+        stats = player.run()
+        assert stats.loops == 2 and stats.published[IMAGE_TOPIC] == 6
+        assert wait_for(lambda: rig.recorder.count(IMAGE_TOPIC) == 6, 10)
+        gaps = np.diff(published)
+        assert gaps[0] == pytest.approx(PERIOD + 0.5, abs=0.08)  # the gate's pause ...
+        assert gaps[1] == pytest.approx(PERIOD, abs=0.08)  # ... does not squeeze the following spacing
+        assert gaps[3] == pytest.approx(PERIOD, abs=0.08)
+    finally:
+        rig.close()
+
+
+def test_replayer_refusals_and_skipped_types(ctx, bags, tmp_path):
+    node = rclpy.create_node("test_refusals", context=ctx)
+    try:
+        with pytest.raises(ValueError, match="topics not in bag"):
+            BagReplayer(node, bags["mcap"], topics=["/nope"])
+        with pytest.raises(ValueError, match="rate must be positive"):
+            BagReplayer(node, bags["mcap"], rate=0)
+        with pytest.raises(ValueError, match="remap rule"):
+            parse_remaps(["/a=/b"])
+        tf_bag = tmp_path / "tf"
+        with BagWriter(tf_bag, "mcap") as w:
+            ts = w.typestore
+            tf = ts.types["tf2_msgs/msg/TFMessage"](transforms=[bm.transform_stamped(ts, 5, "base", "cam", np.eye(4))])
+            w.write("/tf_static", tf, 5)
+            w.write("/note", bm.string_message(ts, "hello"), 6)
+        player = BagReplayer(node, tf_bag)
+        if message_class("tf2_msgs/msg/TFMessage") is None:  # pip installs have no tf2_msgs
+            assert "tf2_msgs" in player.stats.skipped_topics["/tf_static"]
+            assert list(player.publishers) == ["/note"]
+        else:
+            assert set(player.publishers) == {"/tf_static", "/note"}
+    finally:
+        node.destroy_node()
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "ROS_DOMAIN_ID": str(DOMAIN), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "OMP_NUM_THREADS": "1"}
+
+
+def test_side_replay_command(ctx, bags):
+    rig = Rig(ctx, {"/cli/image": "sensor_msgs/msg/Image", "/clock": "rosgraph_msgs/msg/Clock"})
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "side_ros.ros.replay", str(bags["sqlite3"]), "--rate", "4", "--qos", "reliable",
+             "--remap", f"{IMAGE_TOPIC}:=/cli/image", "--topics", IMAGE_TOPIC, INFO_TOPIC,
+             "--wait-for", IMAGE_TOPIC, "--wait-timeout", "20"],
+            capture_output=True, text=True, env=_env(), timeout=90)
+        assert proc.returncode == 0, proc.stderr
+        assert "published 6 message(s)" in proc.stdout
+        assert wait_for(lambda: rig.recorder.count("/cli/image") == 3, 10)
+        expected = bag_messages(bags["sqlite3"], [IMAGE_TOPIC])[IMAGE_TOPIC]
+        assert [r.raw for r in rig.recorder.messages("/cli/image")] == [raw for _, raw in expected]
+        assert rig.recorder.count("/clock") > 0
+    finally:
+        rig.close()
+
+
+def test_side_replay_bad_input(tmp_path):
+    for args, pattern in (([str(tmp_path / "absent")], "error: bag not found"),
+                          ([str(tmp_path), "--rate", "1"], "error: cannot read bag .*metadata.yaml"),
+                          ([str(tmp_path), "--remap", "/a"], "error: remap rule")):
+        proc = subprocess.run([sys.executable, "-m", "side_ros.ros.replay", *args], capture_output=True, text=True,
+                              env=_env(), timeout=60)
+        assert proc.returncode != 0
+        assert "Traceback" not in proc.stderr, proc.stderr
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, proc.stderr
+        import re
+
+        assert re.match(pattern, errors[0]), errors[0]
