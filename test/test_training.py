@@ -110,8 +110,12 @@ def test_export_parity(tmp_path, variant: str) -> None:
 
     cfg = low_range_config(input_size=(64, 64)) if variant == "low" else high_range_config(input_size=(64, 32))
     ckpt = save_sidenet_checkpoint(DSSIDENet(cfg), tmp_path / f"{variant}.pt")
-    assert export.main([str(ckpt), "--out", str(tmp_path / "exp")]) == 0
+    assert export.main([str(ckpt), "--out", str(tmp_path / "exp"), "--format", "torchscript", "onnx", "checkpoint",
+                        "--half", "--name", variant]) == 0
     model, _ = load_sidenet(ckpt)
+    packed, meta = load_sidenet(tmp_path / "exp" / f"{variant}.pt")
+    assert packed.reg_decoder is None and meta["weights_dtype"] == "float16"
+    assert (tmp_path / "exp" / f"{variant}.pt").stat().st_size < 0.3 * ckpt.stat().st_size
     ts = torch.jit.load(str(tmp_path / "exp" / f"{variant}.torchscript.pt"))
     x = torch.rand(2, 3, 96, 128)  # another size and batch than traced: the graph stays dynamic
     with torch.no_grad():

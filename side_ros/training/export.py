@@ -1,4 +1,5 @@
-"""`side-export`: export a trained DS-SIDENet for deployment as TorchScript and/or ONNX, with a parity check.
+"""`side-export`: export a trained DS-SIDENet for deployment as TorchScript, ONNX and/or a packed side_ros
+checkpoint (inference branch only, optionally float16: what `models/` ships), with a parity check.
 
 The exported graph is the inference path only (RGB in [0, 1], (N, 3, H, W) -> depth in metres (N, 1, H, W)):
 normalization, encoder, classification decoder and the expected-depth decoding of Eq. 1. H and W stay dynamic
@@ -57,11 +58,30 @@ def export_onnx(model: DSSIDENet, path: Path, x: torch.Tensor, opset: int = 17) 
     return session.run(["depth"], {"rgb": x.numpy()})[0]
 
 
+def export_checkpoint(path: Path, out: Path, x: torch.Tensor, half: bool, metadata: dict | None = None) -> torch.Tensor:
+    """Inference-only checkpoint (the regression decoder dropped), float16 weights when `half`; returns its depth."""
+    from side_ros.networks.checkpoint import read_sidenet_checkpoint, save_sidenet_checkpoint
+
+    model, meta = load_sidenet(path)
+    meta = {**{k: v for k, v in meta.items() if k != "path"}, **(metadata or {}),
+            "exported_from": str(path), "weights_dtype": "float16" if half else "float32"}
+    train_cfg = read_sidenet_checkpoint(path).get("train_config")
+    if train_cfg:
+        meta.setdefault("train_config", train_cfg)
+    save_sidenet_checkpoint(model, out, meta, inference_only=True, half=half)
+    packed, _ = load_sidenet(out)
+    with torch.no_grad():
+        return packed.predict_depth(x)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="side_ros checkpoint (.pt)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--format", nargs="+", choices=("torchscript", "onnx"), default=["torchscript", "onnx"])
+    parser.add_argument("--format", nargs="+", choices=("torchscript", "onnx", "checkpoint"),
+                        default=["torchscript", "onnx"])
+    parser.add_argument("--half", action="store_true", help="checkpoint format: store float16 weights")
+    parser.add_argument("--name", help="output file stem (default: the checkpoint's)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="example input size (default: working)")
     parser.add_argument("--tolerance", type=float, default=1e-3, help="max relative depth difference allowed")
     parser.add_argument("--opset", type=int, default=17)
@@ -72,9 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             ref = model.predict_depth(x)
         args.out.mkdir(parents=True, exist_ok=True)
-        stem = args.checkpoint.stem
+        stem = args.name or args.checkpoint.stem
         for fmt in args.format:
-            if fmt == "torchscript":
+            if fmt == "checkpoint":
+                path = args.out / f"{stem}.pt"
+                got = export_checkpoint(args.checkpoint, path, x, args.half).numpy()
+            elif fmt == "torchscript":
                 path = args.out / f"{stem}.torchscript.pt"
                 got = export_torchscript(model, path, x).numpy()
             else:
