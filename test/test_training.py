@@ -147,3 +147,23 @@ def test_torchrun_ddp_on_two_cpu_processes(tmp_path) -> None:
     ckpt = read_sidenet_checkpoint(tmp_path / "ddp" / "last.pt")
     assert ckpt["step"] == 2 and ckpt["metadata"]["world_size"] == 2
     assert not any(k.startswith("module.") for k in ckpt["state_dict"])
+
+
+def test_sigma_calibration_picks_the_best_threshold(tmp_path) -> None:
+    from side_ros.metrics import routing_accuracy
+    from side_ros.pipeline import RobustDepthPipeline
+    from side_ros.testing import tiny_checkpoints
+
+    paths = tiny_checkpoints(tmp_path)
+    pipe = RobustDepthPipeline.from_files(paths["low"], paths["high"], paths["coarse"], device="cpu")
+    data = train.build_from_spec(evaluate.procedural_test_spec(3, start=900_000, indoor_size=(64, 48),
+                                                               outdoor_size=(96, 30)))
+    sigma, acc = evaluate.calibrate_sigma(pipe, data, progress=False)
+
+    def accuracy(s: float) -> float:
+        pipe.configure(sigma=s)
+        chosen = [pipe.route(data[i]["rgb"][None])[0].range for i in range(len(data))]
+        return routing_accuracy(chosen, ["high" if data[i]["range"] else "low" for i in range(len(data))]).accuracy
+
+    assert accuracy(sigma) == pytest.approx(acc)
+    assert acc >= max(accuracy(5.89), accuracy(0.1), accuracy(100.0))

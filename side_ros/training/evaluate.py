@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from torch.utils.data import Dataset
@@ -33,12 +34,35 @@ RANGE_NAMES = ("low", "high")
 TABLE_FOR_RANGE = {"low": "scannet", "high": "kitti"}
 
 
-def procedural_test_spec(n: int, start: int = 800_000, indoor_size: Sequence[int] = (160, 120),
-                         outdoor_size: Sequence[int] = (414, 125)) -> list[dict[str, Any]]:
+def procedural_test_spec(n: int, start: int = 800_000, indoor_size: Sequence[int] = (128, 96),
+                         outdoor_size: Sequence[int] = (310, 94)) -> list[dict[str, Any]]:
     """The held-out procedural test set: seeds from 800000, never used by the shipped configs (0..4000 train,
-    900000+ validation); n indoor and n outdoor scenes."""
+    900000+ validation); n indoor and n outdoor scenes, by default at the shipped networks' training sizes."""
     return [{"name": "procedural", "kinds": ["indoor"], "seeds": [start, start + n], "size": list(indoor_size)},
             {"name": "procedural", "kinds": ["outdoor"], "seeds": [start, start + n], "size": list(outdoor_size)}]
+
+
+def calibrate_sigma(pipe: RobustDepthPipeline, dataset: Dataset, *, progress: bool = True) -> tuple[float, float]:
+    """σ for the cde router as the paper chose it (section 3): from the coarse network's maximum depth on
+    validation images of known range, the threshold with the best routing accuracy (midway between the two
+    neighbouring maxima). Returns (sigma, accuracy on those images)."""
+    coarse = pipe.network("coarse")
+    if coarse is None:
+        raise ValueError("calibrating sigma needs the coarse network")
+    dmax, high = [], []
+    for i in tqdm(range(len(dataset)), desc="calibrate sigma", disable=not progress):  # type: ignore[arg-type]
+        s = dataset[i]
+        dmax.append(float(routers.coarse_max_depth(coarse, s["rgb"][None].to(pipe.device))[0]))
+        high.append(int(s["range"]) == 1)
+    d, h = np.asarray(dmax), np.asarray(high)
+    order = np.argsort(d)
+    d, h = d[order], h[order]
+    candidates = np.concatenate([[d[0] - 1e-3], (d[1:] + d[:-1]) / 2, [d[-1] + 1e-3]])
+    # accuracy of "high iff dmax > c" for every candidate c, vectorized: lows at or below c, highs above
+    acc = ((~h)[None, :] & (d[None, :] <= candidates[:, None])) | (h[None, :] & (d[None, :] > candidates[:, None]))
+    scores = acc.mean(axis=1)
+    best = int(np.argmax(scores))
+    return float(candidates[best]), float(scores[best])
 
 
 def evaluate(pipe: RobustDepthPipeline, dataset: Dataset, *, protocols: Mapping[str, str | None] | None = None,
@@ -123,18 +147,25 @@ def main(argv: list[str] | None = None) -> int:
                       help="the held-out procedural test set with N indoor and N outdoor scenes")
     data.add_argument("--data", help="dataset spec as YAML, e.g. \"{name: nyu, root: /data/nyu, split: test}\" "
                                      "or a list of specs, or a YAML file holding one")
+    parser.add_argument("--indoor-size", type=int, nargs=2, default=(128, 96), metavar=("W", "H"),
+                        help="--procedural-test indoor image size")
+    parser.add_argument("--outdoor-size", type=int, nargs=2, default=(310, 94), metavar=("W", "H"),
+                        help="--procedural-test outdoor image size")
     parser.add_argument("--protocol-low", default=None, help="metrics protocol for low-range images (e.g. nyu_eigen)")
     parser.add_argument("--protocol-high", default=None, help="... for high-range images (e.g. kitti_benchmark)")
     parser.add_argument("--sigma", type=float, default=5.89)
     parser.add_argument("--top-k", type=int, default=15)
     parser.add_argument("--voting", default="majority")
+    parser.add_argument("--calibrate-sigma", type=int, metavar="N", default=0,
+                        help="first choose sigma on N indoor + N outdoor procedural validation scenes (seeds 900000+)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     try:
         if args.procedural_test is not None:
-            spec: Any = procedural_test_spec(args.procedural_test)
+            spec: Any = procedural_test_spec(args.procedural_test, indoor_size=args.indoor_size,
+                                             outdoor_size=args.outdoor_size)
         else:
             p = Path(args.data)
             spec = yaml.safe_load(p.read_text() if p.is_file() else args.data)
@@ -143,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             args.low or default_model("low"), args.high or default_model("high"),
             args.coarse or default_model("coarse"), args.places, router="low", device=args.device,
             sigma=args.sigma, top_k=args.top_k, voting=args.voting)
+        if args.calibrate_sigma:
+            val = build_from_spec(procedural_test_spec(args.calibrate_sigma, start=900_000,
+                                                       indoor_size=args.indoor_size, outdoor_size=args.outdoor_size))
+            sigma, acc = calibrate_sigma(pipe, val)
+            print(f"calibrated sigma: {sigma:.3f} m (routing accuracy {acc:.3f} on the validation scenes)\n")
+            pipe.configure(sigma=sigma)
         result = evaluate(pipe, dataset, protocols={"low": args.protocol_low, "high": args.protocol_high},
                           max_images=args.max_images)
     except (OSError, ValueError, RuntimeError, KeyError, yaml.YAMLError) as exc:
