@@ -54,6 +54,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--high", help="high-range weights (default: models/high.pt)")
     p.add_argument("--coarse", help="coarse depth weights for the coarse_depth router (default: models/coarse.pt)")
     p.add_argument("--device", default="auto", help="node device: auto, cpu, cuda or cuda:N")
+    p.add_argument("--sigma", type=float, default=None,
+                   help="coarse-depth threshold in m (default: the coarse checkpoint's recommended_sigma, else 5.89)")
     p.add_argument("--domain-id", type=int, default=DEFAULT_DOMAIN_ID, help="ROS_DOMAIN_ID used (0..101)")
     p.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
     p.add_argument("--startup-timeout", type=float, default=180.0, help="seconds for the node to come up")
@@ -98,12 +100,23 @@ class NodeProcess:
         return self.proc.returncode
 
 
-def node_command(image_topic: str, info_topic: str, weights: dict[str, Path], device: str) -> list[str]:
-    """The node's command line: the sample's camera topics, the weights, reliable subscriptions (no frame lost
-    between processes; the node's default is sensor-data best effort)."""
+def recommended_sigma(coarse: Path) -> float | None:
+    """The sigma a coarse checkpoint was calibrated for (metadata 'recommended_sigma'), if it says."""
+    from side_ros.networks.checkpoint import read_sidenet_checkpoint
+
+    value = read_sidenet_checkpoint(coarse).get("metadata", {}).get("recommended_sigma")
+    return None if value is None else float(value)
+
+
+def node_command(image_topic: str, info_topic: str, weights: dict[str, Path], device: str,
+                 sigma: float | None = None) -> list[str]:
+    """The node's command line: the sample's camera topics, the weights, sigma, reliable subscriptions (no frame
+    lost between processes; the node's default is sensor-data best effort)."""
     args = [sys.executable, "-m", "side_ros.ros.depth_node", "--ros-args",
             "-r", f"image:={image_topic}", "-r", f"camera_info:={info_topic}",
             "-p", "router:=coarse_depth", "-p", f"device:={device}", "-p", "diagnostics_period:=0.5"]
+    if sigma is not None:
+        args += ["-p", f"sigma:={float(sigma)}"]
     for which, path in weights.items():
         args += ["-p", f"weights.{which}:={path}"]
     for topic in (image_topic, info_topic):
@@ -229,8 +242,10 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
                         f.depth_at = item.perf
             cond.notify_all()
 
-    print(f"side-demo: starting the depth node (ROS_DOMAIN_ID={args.domain_id}, localhost only) ...", flush=True)
-    node_proc = NodeProcess(node_command(cam.image, cam.info, weights, args.device), out / "node.log", env)
+    sigma = args.sigma if args.sigma is not None else recommended_sigma(weights["coarse"])
+    print(f"side-demo: starting the depth node (ROS_DOMAIN_ID={args.domain_id}, localhost only"
+          + (f", sigma {sigma:.3f} m" if sigma is not None else "") + ") ...", flush=True)
+    node_proc = NodeProcess(node_command(cam.image, cam.info, weights, args.device, sigma), out / "node.log", env)
     rclpy.init()
     executor = SingleThreadedExecutor()
     t_begin = time.perf_counter()

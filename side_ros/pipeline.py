@@ -70,6 +70,7 @@ class RobustDepthPipeline:
         self._lock = threading.RLock()
         self._nets: dict[str, torch.nn.Module | None] = {"low": low, "high": high, "coarse": coarse, "places": places}
         self.sources: dict[str, str] = {}
+        self.metadata: dict[str, dict[str, Any]] = {}  # each loaded file's metadata (training, recommended sigma)
         self.table = scene_table or SceneTable.default()
         self.router, self.sigma, self.top_k, self.voting = "low", DEFAULT_SIGMA, DEFAULT_TOP_K, "majority"
         self.device = torch.device("cpu")
@@ -139,6 +140,7 @@ class RobustDepthPipeline:
         with self._lock:
             self._nets[which] = model
             self.sources[which] = str(meta.get("path", path))
+            self.metadata[which] = meta
 
     def set_device(self, device: str, half: bool = False) -> None:
         """Move every network; half precision is used on CUDA only (on the CPU it is ignored with a warning)."""

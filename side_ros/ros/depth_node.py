@@ -442,6 +442,12 @@ class DepthNode(LifecycleNode):
         resolved = resolve(path)
         self.pipeline.load_network(which, resolved)
         self._net_status[which] = f"loaded from {resolved}"
+        recommended = self.pipeline.metadata[which].get("recommended_sigma") if which == "coarse" else None
+        if recommended is not None and abs(float(recommended) - self._values["sigma"]) > 1e-3 * float(recommended):
+            self.get_logger().warning(
+                f"weights.coarse was calibrated for sigma={float(recommended):.3f} m (its model card); sigma is "
+                f"{self._values['sigma']:g} m: `ros2 param set {self.get_fully_qualified_name()} sigma "
+                f"{float(recommended):.3f}` to use it")
 
     def _sync_pipeline(self) -> None:
         """Push router/sigma/top_k/voting into the pipeline when every network the router needs is loaded;

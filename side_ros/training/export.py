@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from side_ros.networks.checkpoint import load_sidenet
 from side_ros.networks.sidenet import DepthExport, DSSIDENet
@@ -82,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
                         default=["torchscript", "onnx"])
     parser.add_argument("--half", action="store_true", help="checkpoint format: store float16 weights")
     parser.add_argument("--name", help="output file stem (default: the checkpoint's)")
+    parser.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
+                        help="checkpoint format: add a metadata entry (YAML value), e.g. recommended_sigma=4.2")
     parser.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="example input size (default: working)")
-    parser.add_argument("--tolerance", type=float, default=1e-3, help="max relative depth difference allowed")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="max relative depth difference allowed (default 1e-3, or 1e-2 with --half)")
     parser.add_argument("--opset", type=int, default=17)
     args = parser.parse_args(argv)
     try:
@@ -92,11 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             ref = model.predict_depth(x)
         args.out.mkdir(parents=True, exist_ok=True)
+        tolerance = args.tolerance if args.tolerance is not None else (1e-2 if args.half else 1e-3)
         stem = args.name or args.checkpoint.stem
         for fmt in args.format:
             if fmt == "checkpoint":
                 path = args.out / f"{stem}.pt"
-                got = export_checkpoint(args.checkpoint, path, x, args.half).numpy()
+                extra = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.metadata)}
+                got = export_checkpoint(args.checkpoint, path, x, args.half, extra).numpy()
             elif fmt == "torchscript":
                 path = args.out / f"{stem}.torchscript.pt"
                 got = export_torchscript(model, path, x).numpy()
@@ -107,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{path}: written and checked by onnx.checker (install onnxruntime for a numeric parity check)")
                 continue
             rel = float(np.max(np.abs(got - ref.numpy()) / ref.numpy()))
-            status = "OK" if rel <= args.tolerance else "MISMATCH"
+            status = "OK" if rel <= tolerance else "MISMATCH"
             print(f"{path}: max relative depth difference to PyTorch {rel:.2e} ({status})")
-            if rel > args.tolerance:
+            if rel > tolerance:
                 return 1
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"error: {str(exc).splitlines()[0][:500]}", file=sys.stderr)
