@@ -15,14 +15,9 @@ from side_ros.bags.depth_bag import OutputOptions, depth_bag
 from side_ros.bags.io import BagError, BagReader, BagWriter, copy_messages, storage_of
 from side_ros.bags.lidar import cdr_header_stamp, lidar_depth, project_to_depth
 from side_ros.bags.sample import GT_DEPTH_TOPIC, IMAGE_TOPIC, INFO_TOPIC, keep_mantissa_bits, read_ground_truth
-from side_ros.bags.testing import TINY_FRAMES, tiny_checkpoints, tiny_sample_bag
+from side_ros.bags.testing import TINY_FRAMES, tiny_sample_bag
 from side_ros.bags.tf import TransformError, TransformTree, invert
 from side_ros.bags.topics import find_camera_topics, find_info_topic, find_lidar_topic
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return tiny_checkpoints(tmp_path_factory.getbasetemp() / "side_tiny_weights")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from PIL import Image
 from side_ros import geometry
 from side_ros.bags.io import BagReader, storage_of
 from side_ros.bags.sample import GT_DEPTH_TOPIC, IMAGE_TOPIC
-from side_ros.bags.testing import tiny_checkpoints, tiny_sample_bag
+from side_ros.bags.testing import tiny_sample_bag
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -38,16 +38,6 @@ def assert_clean_error(proc: subprocess.CompletedProcess, pattern: str) -> str:
 
     assert re.search(pattern, errors[0]), errors[0]
     return errors[0]
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return tiny_checkpoints(tmp_path_factory.getbasetemp() / "side_tiny_weights")
-
-
-@pytest.fixture(scope="module")
-def nets(weights):
-    return ["--low", weights["low"], "--high", weights["high"], "--coarse", weights["coarse"], "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from PIL import Image
 
 from side_ros import geometry
 from side_ros.bags.io import BagReader
-from side_ros.bags.testing import tiny_checkpoints
 from side_ros.demo import DEFAULT_BAG
 
 pytest.importorskip("rclpy")
@@ -32,11 +31,6 @@ def env() -> dict[str, str]:
 def demo(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "side_ros.demo", "--domain-id", str(DOMAIN), *map(str, args)],
                           capture_output=True, text=True, env=env(), timeout=timeout, cwd=ROOT)
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return tiny_checkpoints(tmp_path_factory.getbasetemp() / "side_tiny_weights")
 
 
 def test_demo_end_to_end(weights, tmp_path):

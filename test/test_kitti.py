@@ -20,7 +20,6 @@ from side_ros.bags import messages as bm
 from side_ros.bags.io import BagReader, BagWriter
 from side_ros.bags.kitti import kitti2mcap, procedural_drive
 from side_ros.bags.lidar import evaluate_bag
-from side_ros.bags.testing import tiny_checkpoints
 
 DOMAIN = 63
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,16 +47,6 @@ def drive(tmp_path_factory):
 @pytest.fixture(scope="module")
 def kitti_bag(drive):
     return kitti2mcap(drive.root, drive.date, drive.drive, drive.root / "kitti.mcap")
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return tiny_checkpoints(tmp_path_factory.getbasetemp() / "side_tiny_weights")
-
-
-@pytest.fixture(scope="module")
-def nets(weights):
-    return ["--low", weights["low"], "--high", weights["high"], "--coarse", weights["coarse"], "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
