@@ -188,10 +188,18 @@ class BagReplayer:
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until reliable subscribers acknowledged everything published, so a replayer that exits right
-        after its last message does not take the message with it (best-effort publishers return at once)."""
-        deadline = Duration(seconds=timeout)
+        after its last message does not take the message with it (best-effort publishers return at once).
+
+        Polled in short slices: rclpy's wait_for_all_acked holds the interpreter while it blocks, which would
+        stall the other threads of a process that also subscribes (the demo's recorder)."""
         pubs = [*self.publishers.values()] + ([self._clock_pub] if self._clock_pub is not None else [])
-        return all(pub.wait_for_all_acked(deadline) for pub in pubs)
+        end = time.monotonic() + timeout
+        pending = list(pubs)
+        while pending and time.monotonic() < end:
+            pending = [p for p in pending if not p.wait_for_all_acked(Duration(nanoseconds=1_000_000))]
+            if pending:
+                time.sleep(0.01)
+        return not pending
 
     def _play_once(self, topics: list[str]) -> None:
         wall0 = time.monotonic()
