@@ -30,7 +30,7 @@ setup(
         ],
         "bags": ["rosbags>=0.11", "rosbags-image", "opencv-python-headless", "kitti2mcap"],
         "train": ["tensorboard", "h5py", "scipy", "onnx", "onnxruntime"],
-        "test": ["pytest", "ruff"],
+        "test": ["pytest", "ruff", "colcon-core", "colcon-ros"],
     },
     zip_safe=True,
     maintainer="side_ros developers",

@@ -442,6 +442,7 @@ class DepthNode(LifecycleNode):
         resolved = resolve(path)
         self.pipeline.load_network(which, resolved)
         self._net_status[which] = f"loaded from {resolved}"
+        self.get_logger().info(f"weights.{which}: {self._net_status[which]}")
         recommended = self.pipeline.metadata[which].get("recommended_sigma") if which == "coarse" else None
         if recommended is not None and abs(float(recommended) - self._values["sigma"]) > 1e-3 * float(recommended):
             self.get_logger().warning(
