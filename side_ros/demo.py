@@ -178,10 +178,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     from side_ros.bags.topics import find_camera_topics
     from side_ros.resources import resolve
 
-    try:
-        bag = resolve(args.bag)
-    except OSError:  # ament_index_python without AMENT_PREFIX_PATH (pip installs): not a colcon install
-        bag = Path(args.bag) if Path(args.bag).exists() else Path(__file__).resolve().parent.parent / args.bag
+    bag = resolve(args.bag)
     if not bag.exists():
         raise CliError(f"sample bag not found: {bag}")
     with BagReader(bag) as reader:

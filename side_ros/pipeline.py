@@ -23,7 +23,7 @@ import torch
 from side_ros.networks.checkpoint import load_sidenet
 from side_ros.networks.places365 import WideResNet18Places365, load_places365
 from side_ros.networks.sidenet import DSSIDENet
-from side_ros.preprocess import image_to_tensor, prepare, restore
+from side_ros.preprocess import image_to_tensor, predict_depth
 from side_ros.routing import routers
 from side_ros.routing.decision import RangeDecision
 from side_ros.routing.routers import ROUTERS
@@ -192,10 +192,7 @@ class RobustDepthPipeline:
     @torch.inference_mode()
     def depth_for_range(self, rgb: torch.Tensor, range_: str) -> torch.Tensor:
         """Depth (N, 1, H, W) metres from one range's DS-SIDENet, with that range's input handling."""
-        net = self._require(range_)
-        prep = prepare(rgb, net.config)
-        depth = net.predict_depth(prep.tensor.to(next(net.parameters()).dtype))
-        return restore(depth.float(), prep)
+        return predict_depth(self._require(range_), rgb)
 
     @torch.inference_mode()
     def infer(self, rgb: torch.Tensor) -> tuple[torch.Tensor, list[RangeDecision], dict[str, float]]:

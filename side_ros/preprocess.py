@@ -85,6 +85,14 @@ def restore(depth: torch.Tensor, prep: Prepared) -> torch.Tensor:
     return resize(crop, (prep.orig_h, prep.orig_w), depth=True)
 
 
+def predict_depth(model: torch.nn.Module, rgb: torch.Tensor) -> torch.Tensor:
+    """A DS-SIDENet's metric depth for (N, 3, H, W) RGB in [0, 1] at the images' own size: fit to the
+    network's canvas per its input handling, predict (in the network's dtype), map back. Returns float32."""
+    prep = prepare(rgb, model.config)
+    depth = model.predict_depth(prep.tensor.to(next(model.parameters()).dtype))
+    return restore(depth.float(), prep)
+
+
 def image_to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
     """HxWx3 uint8 RGB (NumPy) or (N,3,H,W)/(3,H,W) tensor -> (N, 3, H, W) float32 in [0, 1] on `device`.
 

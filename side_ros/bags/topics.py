@@ -73,13 +73,8 @@ def find_camera_topics(reader: BagReader, image_topic: str | None = None, info_t
                  and not _own(t.name, namespace) and _is_colour_image(reader, t.name, t.msgtype)]
         raw = set(c for c in cands if topics[c].msgtype == IMAGE)
         cands = sorted(c for c in cands if not (c.endswith("/compressed") and c[: -len("/compressed")] in raw))
-        if not cands:
-            raise BagError(f"no camera image topic in bag {reader.path} (a sensor_msgs/Image with a colour "
-                           f"encoding, or a CompressedImage); topics: {reader.topic_list()}")
-        if len(cands) > 1:
-            raise BagError(f"several camera image topics in bag {reader.path}: {', '.join(cands)}; "
-                           "choose one with --image-topic")
-        image = cands[0]
+        image = _only(reader, cands, "camera image topic",
+                      "a sensor_msgs/Image with a colour encoding, or a CompressedImage", "--image-topic")
     compressed = topics[image].msgtype == COMPRESSED
 
     info = find_info_topic(reader, image, info_topic, require=require_info)
@@ -117,10 +112,13 @@ def find_lidar_topic(reader: BagReader, lidar_topic: str | None = None, *,
         return _check_given(reader, lidar_topic, (POINTCLOUD2,), "a point cloud")
     cands = sorted(t.name for t in reader.topics.values()
                    if t.msgtype == POINTCLOUD2 and t.count > 0 and not _own(t.name, namespace))
+    return _only(reader, cands, "LiDAR point cloud topic", "sensor_msgs/PointCloud2", "--lidar-topic")
+
+
+def _only(reader: BagReader, cands: list[str], what: str, expected: str, option: str) -> str:
+    """The single auto-detected candidate, or a clear error naming the option that chooses one."""
     if not cands:
-        raise BagError(f"no LiDAR point cloud (sensor_msgs/PointCloud2) in bag {reader.path}; "
-                       f"topics: {reader.topic_list()}")
+        raise BagError(f"no {what} in bag {reader.path} ({expected}); topics: {reader.topic_list()}")
     if len(cands) > 1:
-        raise BagError(f"several point cloud topics in bag {reader.path}: {', '.join(cands)}; "
-                       "choose one with --lidar-topic")
+        raise BagError(f"several {what}s in bag {reader.path}: {', '.join(cands)}; choose one with {option}")
     return cands[0]

@@ -44,17 +44,14 @@ def add_network_args(parser: argparse.ArgumentParser, *, required: bool = True) 
 
 def weight_path(value: str | None, which: str) -> Path:
     """A user-given weight file, or the shipped default; missing files are a CliError saying what to do."""
-    from side_ros.resources import SOURCE_ROOT, default_model, resolve
+    from side_ros.resources import default_model, resolve
 
-    try:
-        path = resolve(value) if value else default_model(which)
-    except OSError:  # ament_index_python without AMENT_PREFIX_PATH (pip installs): not a colcon install
-        path = Path(value) if value else SOURCE_ROOT / "models" / f"{which}.pt"
+    path = resolve(value) if value else default_model(which)
     if not path.is_file():
         if value:
             raise CliError(f"--{which}: weight file not found: {path}")
         raise CliError(f"the shipped {which} network weights are missing ({path}); pass --{which} PATH "
-                       "(train them with the side_ros training commands, see models/README.md)")
+                       "(train them with the side_ros training commands, see models/MODEL_CARD.md)")
     return path
 
 

@@ -8,7 +8,7 @@ import torch
 
 from side_ros.networks.places365 import WideResNet18Places365
 from side_ros.networks.sidenet import DSSIDENet
-from side_ros.preprocess import prepare, restore
+from side_ros.preprocess import predict_depth, prepare
 from side_ros.routing.decision import RangeDecision
 from side_ros.routing.scenes import SceneTable, vote
 
@@ -44,9 +44,7 @@ def coarse_depth(model: DSSIDENet, rgb: torch.Tensor, *, sigma: float) -> list[R
 @torch.inference_mode()
 def coarse_depth_map(model: DSSIDENet, rgb: torch.Tensor) -> torch.Tensor:
     """The coarse network's depth at the input resolution ('cde only' in Tables 4-5)."""
-    dtype = next(model.parameters()).dtype
-    prep = prepare(rgb, model.config)
-    return restore(model.predict_depth(prep.tensor.to(dtype)).float(), prep)
+    return predict_depth(model, rgb)
 
 
 def fixed(range_: str, n: int) -> list[RangeDecision]:

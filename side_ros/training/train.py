@@ -150,14 +150,13 @@ def validate(model: DSSIDENet, dataset: Dataset, device: torch.device, protocol:
              max_images: int) -> dict[str, float]:
     """Metrics of the inference branch on whole images, through the same input handling as inference."""
     from side_ros.metrics import DepthMetricAccumulator
-    from side_ros.preprocess import prepare, restore
+    from side_ros.preprocess import predict_depth
 
     model.eval()
     acc = DepthMetricAccumulator(protocol=protocol)
     for i in range(min(len(dataset), max_images)):  # type: ignore[arg-type]
         s = dataset[i]
-        prep = prepare(s["rgb"][None].to(device), model.config)
-        pred = restore(model.predict_depth(prep.tensor), prep)[0, 0]
+        pred = predict_depth(model, s["rgb"][None].to(device))[0, 0]
         acc.update(pred.cpu().numpy(), s["depth"][0].numpy())
     model.train()
     return acc.compute()
