@@ -85,12 +85,38 @@ def restore(depth: torch.Tensor, prep: Prepared) -> torch.Tensor:
     return resize(crop, (prep.orig_h, prep.orig_w), depth=True)
 
 
-def predict_depth(model: torch.nn.Module, rgb: torch.Tensor) -> torch.Tensor:
+Focal = tuple[float, float]  # (fx, fy) in pixels of the image as given (not of the network's canvas)
+
+
+def working_focal(focal: Focal, h: int, w: int, cfg: SIDENetConfig) -> float:
+    """The camera's focal length on the network's canvas: (fx, fy) of an h x w image scaled as `prepare` scales
+    it, combined as their geometric mean (a "resize" to another aspect scales them differently)."""
+    fx, fy = float(focal[0]), float(focal[1])
+    if not (math.isfinite(fx) and math.isfinite(fy) and fx > 0 and fy > 0):
+        raise ValueError(f"focal lengths must be positive and finite, got fx={fx!r}, fy={fy!r}")
+    fh, fw = fitted_size(h, w, cfg)
+    return math.sqrt(fx * fw / w * fy * fh / h)
+
+
+def focal_factor(cfg: SIDENetConfig, focal: Focal | None, h: int, w: int) -> float:
+    """Multiplier from the network's output to metric depth for a camera of this focal: f_canvas / canonical.
+
+    1 for metric networks (canonical_focal 0) and when the focal is unknown (the training camera is assumed).
+    """
+    if not cfg.canonical_focal or focal is None:
+        return 1.0
+    return working_focal(focal, h, w, cfg) / cfg.canonical_focal
+
+
+def predict_depth(model: torch.nn.Module, rgb: torch.Tensor, focal: Focal | None = None) -> torch.Tensor:
     """A DS-SIDENet's metric depth for (N, 3, H, W) RGB in [0, 1] at the images' own size: fit to the
-    network's canvas per its input handling, predict (in the network's dtype), map back. Returns float32."""
+    network's canvas per its input handling, predict (in the network's dtype), map back, and rescale
+    canonical-focal depth to the camera's `focal` (fx, fy of the images as given). Returns float32."""
     prep = prepare(rgb, model.config)
     depth = model.predict_depth(prep.tensor.to(next(model.parameters()).dtype))
-    return restore(depth.float(), prep)
+    k = focal_factor(model.config, focal, prep.orig_h, prep.orig_w)
+    out = restore(depth.float(), prep)
+    return out * k if k != 1.0 else out
 
 
 def image_to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -167,3 +167,44 @@ def test_sigma_calibration_picks_the_best_threshold(tmp_path) -> None:
 
     assert accuracy(sigma) == pytest.approx(acc)
     assert acc >= max(accuracy(5.89), accuracy(0.1), accuracy(100.0))
+
+
+def test_warm_start_copies_matching_weights_and_disk_cache_renders_once(tmp_path) -> None:
+    from side_ros.training.data import CachedDataset
+
+    cfg_path = write_config(tmp_path, data={"cache_dir": str(tmp_path / "cache")})
+    first = tmp_path / "first"
+    assert train.main([cfg_path, "--out", str(first), "--device", "cpu", "--quiet", "--set", "train.steps=1"]) == 0
+    cached = sorted((tmp_path / "cache").glob("procedural-*/*.pt"))
+    assert cached, "rendered scenes are kept on disk"
+    stamps = {p: p.stat().st_mtime_ns for p in cached}
+    # a second run reads the cache instead of rendering again, and starts from the first run's weights
+    second = tmp_path / "second"
+    assert train.main([cfg_path, "--out", str(second), "--device", "cpu", "--quiet", "--set", "train.steps=1",
+                       "--set", "optim.lr=0", "--set", "optim.weight_decay=0",
+                       "--init", str(first / "last.pt")]) == 0
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    a, b = read_sidenet_checkpoint(first / "last.pt"), read_sidenet_checkpoint(second / "last.pt")
+    conv = next(k for k in a["state_dict"] if k.endswith("weight") and a["state_dict"][k].dim() == 4)
+    assert torch.equal(a["state_dict"][conv], b["state_dict"][conv])
+    # a damaged cache file is rendered again, not trusted
+    cached[0].write_bytes(b"garbage")
+    from side_ros.training.data import build_from_spec
+    ds = build_from_spec(TINY["data"]["train"], tmp_path / "cache")
+    assert isinstance(ds, CachedDataset) and ds[0]["rgb"].shape[0] == 3
+    # warm start from another variant is refused
+    low = tmp_path / "low.pt"
+    from side_ros.networks.config import low_range_config
+    from side_ros.networks.sidenet import DSSIDENet
+    save_sidenet_checkpoint(DSSIDENet(low_range_config(input_size=(64, 32), num_bins=8)), low)
+    assert train.main([cfg_path, "--out", str(tmp_path / "third"), "--device", "cpu", "--quiet",
+                       "--init", str(low)]) == 2
+
+
+def test_cpu_mixed_precision_only_where_bf16_is_native(monkeypatch) -> None:
+    cpu = torch.device("cpu")
+    assert train.amp_settings(False, cpu) == (False, torch.float32)
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    assert train.amp_settings(True, cpu) == (True, torch.bfloat16)
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    assert train.amp_settings(True, cpu) == (False, torch.float32)

@@ -31,6 +31,10 @@ class SIDENetConfig:
         (bottom/right) to the next multiple of `size_multiple` before the network, e.g. 320x240 -> 320x256.
     input_handling: "resize" to input_size (low range), "pad" zero-pad KITTI-style to input_size
         (high range), "scale_pad" scale to input_size's height keeping aspect (coarse network).
+    canonical_focal: focal length (pixels, on the working canvas) the network's depth is expressed for. A
+        network trained on one field of view gets metric scale wrong on another, so it predicts
+        depth * canonical_focal / f, and inference multiplies by the camera's focal on the canvas over
+        canonical_focal. 0 means plain metric depth (checkpoints from before canonical-focal training).
     """
 
     variant: str = "low"
@@ -47,6 +51,7 @@ class SIDENetConfig:
     sam_dilations: tuple[int, ...] = (1, 2, 2, 4, 4, 8, 8, 16)
     input_size: tuple[int, int] = (320, 240)
     input_handling: str = "resize"
+    canonical_focal: float = 0.0
     name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +77,8 @@ class SIDENetConfig:
             problems.append(f"stacked_block must be 3 or 4, got {self.stacked_block}")
         if self.input_handling not in INPUT_HANDLING:
             problems.append(f"input_handling must be one of {INPUT_HANDLING}, got {self.input_handling!r}")
+        if not (isinstance(self.canonical_focal, (int, float)) and self.canonical_focal >= 0):
+            problems.append(f"canonical_focal must be >= 0 pixels (0 = metric), got {self.canonical_focal!r}")
         if len(self.input_size) != 2 or min(self.input_size) < 1:
             problems.append(f"input_size must be (width, height) > 0, got {self.input_size}")
         if problems:

@@ -3,14 +3,20 @@
 Every dataset yields the shared sample dict {"rgb": 3xHxW float [0,1], "depth": 1xHxW metres (0 = invalid),
 "intrinsics": 3x3, "range": 0 low / 1 high, "name": str}. Training samples are brought to the network's
 working geometry the way inference does it (`side_ros.preprocess`), then randomly cropped to a fixed size so
-they batch, flipped and colour-jittered. Depth is resized with the losses' valid-aware nearest neighbour, so
-sparse LiDAR ground truth keeps its measurements and is never interpolated between valid and invalid pixels.
+they batch, flipped and colour-jittered. A canonical-focal network (`canonical_focal` > 0) learns depth in
+canonical-focal units: the target is depth * canonical_focal / (the sample's focal on the canvas). Depth is
+resized with the losses' valid-aware nearest neighbour, so sparse LiDAR ground truth keeps its measurements
+and is never interpolated between valid and invalid pixels.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,18 +24,21 @@ import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, Dataset
 
 from side_ros.networks.config import SIDENetConfig
-from side_ros.preprocess import fitted_size, resize
+from side_ros.preprocess import fitted_size, focal_factor, resize
 from side_ros.training.losses import resize_depth_nearest
 
 
-def build_from_spec(spec: Mapping[str, Any]) -> Dataset:
+def build_from_spec(spec: Mapping[str, Any], cache_dir: str | os.PathLike | None = None) -> Dataset:
     """A dataset from a config entry: {"name": ..., "root": ..., "split": ..., other reader options}.
 
     `name: procedural` takes {"seeds": [start, stop], "kinds": [...], "size": [w, h], "sparse_lidar": bool,
-    "cache": bool}; a list of specs is concatenated (e.g. indoor + outdoor for the coarse network).
+    "focal_range": [low, high], "cache": bool}; a list of specs is concatenated (e.g. indoor + outdoor for the
+    coarse network). With `cache: true` and a `cache_dir`, samples are also kept on disk under a folder named
+    by the spec's hash, so a resumed or repeated run renders no scene twice.
     """
     if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
-        return ConcatDataset([build_from_spec(s) for s in spec])
+        return ConcatDataset([build_from_spec(s, cache_dir) for s in spec])
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
     spec = dict(spec)
     name = spec.pop("name")
     cache = spec.pop("cache", False)
@@ -44,27 +53,57 @@ def build_from_spec(spec: Mapping[str, Any]) -> Dataset:
         from side_ros.training.datasets import build_dataset
 
         ds = build_dataset(name, spec.pop("root"), spec.pop("split"), **spec)
-    return CachedDataset(ds) if cache else ds
+    if not cache:
+        return ds
+    return CachedDataset(ds, Path(cache_dir) / f"{name}-{key}" if cache_dir is not None else None)
 
 
 class CachedDataset(Dataset):
-    """Keeps every sample in memory after its first read (uint8 RGB, float16 depth: 5 bytes/pixel).
+    """Keeps every sample in memory after its first read (uint8 RGB, float16 depth: 5 bytes/pixel), and on disk
+    under `directory` when given (one small file per sample, written atomically).
 
     For procedural scenes, which cost a render per read, and small real subsets; not for full datasets.
     """
 
-    def __init__(self, base: Dataset):
+    def __init__(self, base: Dataset, directory: str | os.PathLike | None = None):
         self.base = base
+        self.directory = Path(directory) if directory is not None else None
         self._items: dict[int, dict[str, Any]] = {}
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
 
+    def _from_disk(self, i: int) -> dict[str, Any] | None:
+        if self.directory is None:
+            return None
+        path = self.directory / f"{i:07d}.pt"
+        if not path.is_file():
+            return None
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # a damaged cache file is re-rendered, never trusted
+            return None
+
+    def _to_disk(self, i: int, item: dict[str, Any]) -> None:
+        if self.directory is None:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / f"{i:07d}.pt"
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            torch.save(item, tmp)
+            os.replace(tmp, path)
+        except OSError:  # a full or read-only disk costs renders later, not the run
+            pass
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = self._items.get(i)
         if item is None:
-            s = self.base[i]
-            item = {**s, "rgb": (s["rgb"] * 255).round().to(torch.uint8), "depth": s["depth"].half()}
+            item = self._from_disk(i)
+            if item is None:
+                s = self.base[i]
+                item = {**s, "rgb": (s["rgb"] * 255).round().to(torch.uint8), "depth": s["depth"].half()}
+                self._to_disk(i, item)
             self._items[i] = item
         return {**item, "rgb": item["rgb"].float() / 255, "depth": item["depth"].float()}
 
@@ -77,8 +116,14 @@ class TrainTransform:
     """
 
     def __init__(self, cfg: SIDENetConfig, crop: Sequence[int] | None = None, flip: bool = True,
-                 color_jitter: float = 0.2, generator: torch.Generator | None = None):
+                 color_jitter: float = 0.2, generator: torch.Generator | None = None,
+                 zoom: Sequence[float] | None = None):
         self.cfg = cfg
+        self.zoom = None if zoom is None else (float(zoom[0]), float(zoom[1]))
+        if self.zoom is not None and not 1.0 <= self.zoom[0] <= self.zoom[1]:
+            raise ValueError(f"zoom must be [low, high] with 1 <= low <= high, got {zoom!r}")
+        if self.zoom is not None and not cfg.canonical_focal:
+            raise ValueError("zoom augmentation changes the focal length: it needs a canonical-focal network")
         m = cfg.size_multiple
         w, h = crop if crop is not None else cfg.input_size
         self.crop = (int(math.ceil(h / m) * m), int(math.ceil(w / m) * m))  # (h, w), network multiples
@@ -90,9 +135,26 @@ class TrainTransform:
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         rgb, depth = sample["rgb"], sample["depth"]
+        k = 1.0
+        if self.cfg.canonical_focal:
+            K = sample.get("intrinsics")
+            if K is None:
+                raise ValueError("canonical-focal training needs each sample's 'intrinsics'")
+            k = focal_factor(self.cfg, (float(K[0][0]), float(K[1][1])), rgb.shape[-2], rgb.shape[-1])
         h, w = fitted_size(rgb.shape[-2], rgb.shape[-1], self.cfg)
         rgb = resize(rgb[None], (h, w))[0]
         depth = resize_depth_nearest(depth[None], (h, w))[0]
+        if self.zoom is not None:  # digital zoom: a random window blown up to the full size is a longer lens
+            lo, hi = self.zoom
+            z = math.exp(math.log(lo) + self._rand() * (math.log(hi) - math.log(lo)))
+            zh, zw = max(1, round(h / z)), max(1, round(w / z))
+            if (zh, zw) != (h, w):
+                y, x = int(self._rand() * (h - zh + 1)), int(self._rand() * (w - zw + 1))
+                rgb = resize(rgb[None, :, y:y + zh, x:x + zw], (h, w))[0]
+                depth = resize_depth_nearest(depth[None, :, y:y + zh, x:x + zw], (h, w))[0]
+                k *= math.sqrt(h / zh * w / zw)
+        if k != 1.0:
+            depth = depth / k
         ch, cw = self.crop
         y = int(self._rand() * (h - ch + 1)) if h > ch else 0
         x = int(self._rand() * (w - cw + 1)) if w > cw else 0

@@ -53,6 +53,7 @@ __all__ = [
     "build_outdoor_scene",
     "camera_from_angles",
     "default_intrinsics",
+    "focal_scale_of",
     "lidar_mask",
     "render",
     "render_scene",
@@ -334,6 +335,27 @@ def default_intrinsics(kind: str, width: int, height: int, rng: np.random.Genera
         cx += rng.uniform(-CENTER_JITTER, CENTER_JITTER) * width
         cy += rng.uniform(-CENTER_JITTER, CENTER_JITTER) * height
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=np.float64)
+
+
+def _zoomed(K: np.ndarray, focal_scale: float) -> np.ndarray:
+    """K with both focal lengths multiplied (a zoom about the principal point): the same scene seen by a
+    narrower (> 1) or wider (< 1) lens, for canonical-focal training and the focal test."""
+    if not (math.isfinite(focal_scale) and focal_scale > 0):
+        raise ValueError(f"focal_scale must be a positive number, got {focal_scale!r}")
+    K = K.copy()
+    K[0, 0] *= focal_scale
+    K[1, 1] *= focal_scale
+    return K
+
+
+def focal_scale_of(seed: int, focal_range: tuple[float, float]) -> float:
+    """The focal multiplier of training scene `seed`: log-uniform in focal_range, fixed per seed (so a cached
+    render and a fresh one agree) and independent of the scene's own random stream."""
+    lo, hi = float(focal_range[0]), float(focal_range[1])
+    if not 0 < lo <= hi:
+        raise ValueError(f"focal_range must be (low, high) with 0 < low <= high, got {focal_range!r}")
+    u = np.random.default_rng((int(seed), 0x51DE)).random()
+    return float(math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))))
 
 
 def camera_from_angles(width: int, height: int, K: np.ndarray, position: Sequence[float], heading: float,
@@ -1421,7 +1443,7 @@ _INDOOR_ITEMS = ((_item_table, 3), (_item_chair, 2), (_item_shelf, 2), (_item_be
 _WALL_ODDS = (0.3, 0.3, 0.05, 0.35)
 
 
-def build_indoor_scene(seed: int, width: int, height: int) -> tuple[Scene, Camera]:
+def build_indoor_scene(seed: int, width: int, height: int, focal_scale: float = 1.0) -> tuple[Scene, Camera]:
     """A random room: walls, floor, ceiling, furniture, wall decorations, 1-3 ceiling lights; NYU-like camera."""
     _check_seed(seed)
     _check_size(width, height)
@@ -1569,7 +1591,7 @@ def build_indoor_scene(seed: int, width: int, height: int) -> tuple[Scene, Camer
     sc.ambient = tuple(float(amb * c) for c in (1.0, rng.uniform(0.95, 1.02), rng.uniform(0.9, 1.05)))
     sc.post = _random_post(rng, seed)
 
-    K = default_intrinsics("indoor", width, height, rng)
+    K = _zoomed(default_intrinsics("indoor", width, height, rng), focal_scale)
     cam = camera_from_angles(width, height, K, (cx, cy, cz), heading, pitch, roll)
     return sc, cam
 
@@ -1613,7 +1635,7 @@ def _add_car(sc: Scene, rng: np.random.Generator, x: float, y: float, yaw: float
         sc.add_box((x - s * off, y + c * off, 0.32), (w / 2 + 0.01, 0.33, 0.32), tyre, yaw)
 
 
-def build_outdoor_scene(seed: int, width: int, height: int) -> tuple[Scene, Camera]:
+def build_outdoor_scene(seed: int, width: int, height: int, focal_scale: float = 1.0) -> tuple[Scene, Camera]:
     """A random street: road with markings, kerbs, pavements, façades, cars, poles, trees, sky; KITTI-like camera."""
     _check_seed(seed)
     _check_size(width, height)
@@ -1753,7 +1775,7 @@ def build_outdoor_scene(seed: int, width: int, height: int) -> tuple[Scene, Came
     sc.shadow_region = ((cam_x - 45.0, -5.0, 0.0), (cam_x + 45.0, 85.0, 12.0))
     sc.post = _random_post(rng, seed)
 
-    K = default_intrinsics("outdoor", width, height, rng)
+    K = _zoomed(default_intrinsics("outdoor", width, height, rng), focal_scale)
     heading = math.pi / 2 + rng.uniform(-0.1, 0.1)
     cam = camera_from_angles(width, height, K, (cam_x, 0.0, rng.uniform(1.55, 1.75)), heading,
                              rng.uniform(-0.05, 0.03), rng.uniform(-0.025, 0.025))
@@ -1781,18 +1803,19 @@ def _add_building(sc: Scene, rng: np.random.Generator, x: float, y: float, lengt
 
 
 def render_scene(seed: int, kind: str, width: int, height: int, *, device: str | torch.device = "cpu",
-                 sparse_lidar: bool = False) -> ProceduralSample:
+                 sparse_lidar: bool = False, focal_scale: float = 1.0) -> ProceduralSample:
     """Render the procedural scene of `seed` and `kind` at width x height.
 
     Deterministic: the same arguments give bit-identical RGB and depth on the CPU.  `sparse_lidar` keeps depth
-    only where the simulated 64-beam LiDAR samples (KITTI-like ground truth).
+    only where the simulated 64-beam LiDAR samples (KITTI-like ground truth).  `focal_scale` zooms the camera
+    (both focal lengths times it) without changing the scene.
     """
     _check_kind(kind)
     _check_seed(seed)
     _check_size(width, height)
     dev = _device(device)
     build = build_indoor_scene if kind == "indoor" else build_outdoor_scene
-    scene, cam = build(int(seed), int(width), int(height))
+    scene, cam = build(int(seed), int(width), int(height), float(focal_scale))
     out = render(scene, cam, dev)
     depth = out.depth
     if sparse_lidar:
@@ -1807,12 +1830,15 @@ class ProceduralDataset(Dataset):
     Sample i uses seed seeds[i] and kind kinds[i % len(kinds)]; size is (width, height) or None for the
     kind's default (indoor 320x240, outdoor 1248x384).  Tensors are returned on the CPU whatever the render
     device, so a DataLoader can collate them; render on "cuda" only with num_workers=0 (CUDA cannot be used
-    in forked DataLoader workers).
+    in forked DataLoader workers).  `focal_range` (low, high) zooms each scene's camera by a log-uniform factor
+    fixed per seed (canonical-focal training sees many fields of view); `focal_scale` zooms every scene by
+    one factor (the focal test).
     """
 
     def __init__(self, seeds: Sequence[int] | range, kinds: Sequence[str] = ("indoor", "outdoor"),
                  size: tuple[int, int] | None = None, sparse_lidar: bool = False,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", focal_range: Sequence[float] | None = None,
+                 focal_scale: float = 1.0):
         if isinstance(kinds, str):
             kinds = (kinds,)
         if len(kinds) == 0:
@@ -1831,6 +1857,11 @@ class ProceduralDataset(Dataset):
         self.size = size
         self.sparse_lidar = bool(sparse_lidar)
         self.device = _device(device)
+        self.focal_range = None if focal_range is None else (float(focal_range[0]), float(focal_range[1]))
+        if self.focal_range is not None:
+            focal_scale_of(0, self.focal_range)  # validates the range
+        _zoomed(np.eye(3), float(focal_scale))  # validates the scale
+        self.focal_scale = float(focal_scale)
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -1845,7 +1876,11 @@ class ProceduralDataset(Dataset):
         i = i % len(self)
         kind = self.kind_of(i)
         w, h = self.size if self.size is not None else DEFAULT_SIZES[kind]
-        s = render_scene(self.seeds[i], kind, w, h, device=self.device, sparse_lidar=self.sparse_lidar)
+        zoom = self.focal_scale
+        if self.focal_range is not None:
+            zoom *= focal_scale_of(self.seeds[i], self.focal_range)
+        s = render_scene(self.seeds[i], kind, w, h, device=self.device, sparse_lidar=self.sparse_lidar,
+                         focal_scale=zoom)
         return {"rgb": torch.from_numpy(s.rgb).permute(2, 0, 1).float() / 255.0,
                 "depth": torch.from_numpy(s.depth)[None],
                 "intrinsics": torch.from_numpy(s.intrinsics).float(),

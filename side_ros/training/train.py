@@ -3,9 +3,11 @@
 The same command runs on one CPU, one GPU, or many GPUs and machines through torchrun (PyTorch DDP):
     side-train side_ros/training/configs/low_procedural.yaml --out runs/low
     torchrun --nproc_per_node 8 -m side_ros.training.train CONFIG --out runs/low
-Mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling), step-based schedule, checkpoints
-(`last.pt` every `ckpt_every` steps and `best.pt` on validation), resume (`--resume auto` or a path),
-a progress bar, and TensorBoard logs of losses, learning rate and validation metrics.
+Mixed precision with float32 master weights: on CUDA bf16 where supported, else fp16 with loss scaling; on
+CPUs with native bf16 (AVX512-BF16 / AMX) bf16 autocast, which measured 1.9x faster per step than float32.
+Step-based schedule, checkpoints (`last.pt` every `ckpt_every` steps and `best.pt` on validation), resume
+(`--resume auto` or a path), warm start from another checkpoint's weights (`--init`), rendered scenes cached
+on disk (`data.cache_dir`), a progress bar with steps/s and ETA (plain lines in logs), and TensorBoard logs.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from side_ros.training.data import TrainTransform, Transformed, build_from_spec
 DEFAULTS: dict[str, Any] = {
     "network": "low",
     "model": {},
-    "data": {"crop": None, "flip": True, "color_jitter": 0.2, "batch_size": 8, "workers": 2},
+    "data": {"crop": None, "flip": True, "color_jitter": 0.2, "batch_size": 8, "workers": 2, "cache_dir": None,
+             "zoom": None},
     "optim": {"lr": 1e-3, "weight_decay": 1e-4, "warmup": 100, "schedule": "cosine", "grad_clip": 1.0},
     "loss": {"w_cls": 1.0, "w_reg": 1.0, "cls_target": "rounded"},
-    "train": {"steps": 1000, "amp": True, "val_every": 250, "ckpt_every": 250, "log_every": 10, "seed": 0},
+    "train": {"steps": 1000, "amp": True, "val_every": 250, "ckpt_every": 250, "log_every": 10, "seed": 0,
+              "threads": 0, "channels_last": False},
     "eval": {"protocol": None, "max_images": 64},
 }
 
@@ -131,6 +135,42 @@ def pick_device(requested: str, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_native_bf16() -> bool:
+    """True where oneDNN runs bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def amp_settings(enabled: bool, device: torch.device) -> tuple[bool, torch.dtype]:
+    """(use autocast, dtype): bf16 on CUDA where supported else fp16; bf16 on CPUs with native bf16 only."""
+    if not enabled:
+        return False, torch.float32
+    if device.type == "cuda":
+        return True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if cpu_has_native_bf16():
+        return True, torch.bfloat16
+    return False, torch.float32
+
+
+def init_weights_from(model: DSSIDENet, path: str | os.PathLike) -> int:
+    """Warm start: copy every tensor of checkpoint `path` whose name and shape match (e.g. an inference-only
+    file fills encoder and classification decoder; the regression decoder keeps its fresh init). Returns the
+    number of tensors copied; a file of another architecture variant is refused."""
+    state = read_sidenet_checkpoint(path)
+    if state["config"].variant != model.config.variant:
+        raise TrainingError(f"--init {path}: a {state['config'].variant}-range network, this config trains "
+                            f"a {model.config.variant}-range one")
+    own = model.state_dict()
+    take = {k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()
+            if k in own and own[k].shape == v.shape}
+    if not take:
+        raise TrainingError(f"--init {path}: no tensor matches this network")
+    model.load_state_dict(take, strict=False)
+    return len(take)
+
+
 # ----------------------------------------------------------------------------- schedule
 def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     """Linear warm-up, then cosine or polynomial (0.9) decay to zero at `total`."""
@@ -156,7 +196,9 @@ def validate(model: DSSIDENet, dataset: Dataset, device: torch.device, protocol:
     acc = DepthMetricAccumulator(protocol=protocol)
     for i in range(min(len(dataset), max_images)):  # type: ignore[arg-type]
         s = dataset[i]
-        pred = predict_depth(model, s["rgb"][None].to(device))[0, 0]
+        K = s.get("intrinsics")
+        focal = (float(K[0][0]), float(K[1][1])) if K is not None else None
+        pred = predict_depth(model, s["rgb"][None].to(device), focal)[0, 0]
         acc.update(pred.cpu().numpy(), s["depth"][0].numpy())
     model.train()
     return acc.compute()
@@ -164,7 +206,7 @@ def validate(model: DSSIDENet, dataset: Dataset, device: torch.device, protocol:
 
 # ----------------------------------------------------------------------------- training
 def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, device_name: str = "auto",
-          quiet: bool = False) -> Path:
+          quiet: bool = False, init: str | os.PathLike | None = None) -> Path:
     """Run training; returns the path of the final checkpoint (`last.pt`)."""
     from side_ros.training.losses import MultiTaskLoss
 
@@ -172,9 +214,18 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
     device = pick_device(device_name, local_rank)
     main_proc = rank == 0
     tcfg, dcfg, ocfg = cfg["train"], cfg["data"], cfg["optim"]
+    if int(tcfg.get("threads") or 0) > 0:
+        torch.set_num_threads(int(tcfg["threads"]))
     torch.manual_seed(int(tcfg["seed"]) + rank)
     mcfg = model_config(cfg)
-    model = DSSIDENet(mcfg).to(device)
+    model = DSSIDENet(mcfg)
+    resume_path = out / "last.pt" if resume == "auto" else (Path(resume) if resume else None)
+    if init is not None and not (resume_path is not None and resume_path.is_file()):
+        copied = init_weights_from(model, init)
+        if main_proc and not quiet:
+            print(f"initialized {copied} tensors from {init}")
+    channels_last = bool(tcfg.get("channels_last"))
+    model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     if world > 1 and device.type == "cuda":  # SyncBatchNorm is CUDA-only; gloo CPU runs keep per-rank BN
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     criterion = MultiTaskLoss(mcfg.bins, heads=mcfg.heads, w_cls=cfg["loss"]["w_cls"], w_reg=cfg["loss"]["w_reg"],
@@ -183,13 +234,15 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
     steps = int(tcfg["steps"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, steps, int(ocfg["warmup"]), ocfg["schedule"]))
-    use_amp = bool(tcfg["amp"]) and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    use_amp, amp_dtype = amp_settings(bool(tcfg["amp"]), device)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and device.type == "cuda" and amp_dtype == torch.float16)
+    if main_proc and not quiet:
+        print(f"device {device}, {torch.get_num_threads()} threads, "
+              f"{'autocast ' + str(amp_dtype).removeprefix('torch.') if use_amp else 'float32'}"
+              f"{', channels_last' if channels_last else ''}")
 
     out.mkdir(parents=True, exist_ok=True)
     step, best = 0, math.inf
-    resume_path = out / "last.pt" if resume == "auto" else (Path(resume) if resume else None)
     if resume_path is not None and resume_path.is_file():
         state = read_sidenet_checkpoint(resume_path)
         if state["config"] != mcfg:
@@ -212,9 +265,11 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
     elif resume not in (None, "auto"):
         raise TrainingError(f"cannot resume: {resume_path} does not exist")
 
-    train_set = Transformed(build_from_spec(dcfg["train"]),
-                            TrainTransform(mcfg, dcfg.get("crop"), dcfg["flip"], float(dcfg["color_jitter"])))
-    val_set = build_from_spec(dcfg["val"]) if dcfg.get("val") else None
+    cache_dir = dcfg.get("cache_dir")
+    train_set = Transformed(build_from_spec(dcfg["train"], cache_dir),
+                            TrainTransform(mcfg, dcfg.get("crop"), dcfg["flip"], float(dcfg["color_jitter"]),
+                                           zoom=dcfg.get("zoom")))
+    val_set = build_from_spec(dcfg["val"], cache_dir) if dcfg.get("val") else None
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=int(tcfg["seed"])) if world > 1 \
         else RandomSampler(train_set, replacement=True, num_samples=10 ** 9)
     loader = DataLoader(train_set, batch_size=int(dcfg["batch_size"]), sampler=sampler,
@@ -244,11 +299,14 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
 
     model.train()
     epoch, t_start = 0, time.time()
+    rate_step, rate_t = step, time.time()
     while step < steps:
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(epoch)
         for batch in loader:
             rgb = batch["rgb"].to(device, non_blocking=True)
+            if channels_last:
+                rgb = rgb.contiguous(memory_format=torch.channels_last)
             gt = batch["depth"].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 outputs = ddp_model(rgb, branches=("cl", "reg"))
@@ -273,6 +331,14 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{float(total):.3f}", **{k: f"{float(v):.3f}" for k, v in parts.items()})
+                    every = 10 * int(tcfg["log_every"])
+                    if not bar.disable and not sys.stderr.isatty() and (step % every == 0 or step == steps):
+                        now = time.time()
+                        rate = (step - rate_step) / max(now - rate_t, 1e-9)
+                        rate_step, rate_t = step, now
+                        eta = (steps - step) / max(rate, 1e-9)
+                        bar.write(f"step {step}/{steps} loss {float(total):.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                                  f"{rate:.3f} steps/s ETA {eta / 60:.1f} min")
             last = step == steps
             if main_proc and val_set is not None and (step % int(tcfg["val_every"]) == 0 or last):
                 metrics = validate(model, val_set, device, cfg["eval"].get("protocol"),
@@ -309,13 +375,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="run directory: checkpoints, logs, config copy")
     parser.add_argument("--resume", default=None, help="'auto' (out/last.pt if present) or a checkpoint path")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--init", default=None, metavar="CKPT",
+                        help="warm start: copy the matching weights of this checkpoint (ignored when resuming)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.steps=10 --set data.batch_size=4")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
-        path = train(cfg, args.out, resume=args.resume, device_name=args.device, quiet=args.quiet)
+        path = train(cfg, args.out, resume=args.resume, device_name=args.device, quiet=args.quiet, init=args.init)
     except (TrainingError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
