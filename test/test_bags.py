@@ -326,7 +326,7 @@ def test_projection_keeps_the_nearest_point_in_front_inside_the_image():
 def test_depth_bag_on_compressed_images(pipeline, tmp_path):
     import cv2
 
-    from side_ros.training.procedural import render_scene
+    from side_ros.scenes import render_scene
 
     bag = tmp_path / "jpeg"
     s = render_scene(3, "indoor", 64, 48)

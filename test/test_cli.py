@@ -58,7 +58,7 @@ def test_cli_choices_match_the_pipeline():
 
 # ------------------------------------------------------------------------------------------- images
 def test_images_folder_to_png_npy_colormap_ply(tmp_path, nets):
-    from side_ros.training.procedural import render_scene
+    from side_ros.scenes import render_scene
 
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)

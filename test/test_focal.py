@@ -9,8 +9,8 @@ import torch
 from side_ros.networks.config import coarse_config, high_range_config, low_range_config
 from side_ros.networks.sidenet import DSSIDENet
 from side_ros.preprocess import focal_factor, predict_depth, working_focal
+from side_ros.scenes import ProceduralDataset, focal_scale_of, render_scene
 from side_ros.training.data import TrainTransform
-from side_ros.training.procedural import ProceduralDataset, focal_scale_of, render_scene
 
 
 def test_working_focal_follows_each_input_handling() -> None:

@@ -238,19 +238,19 @@ def procedural_drive(root: str | os.PathLike, num_frames: int = 3, width: int = 
     intrinsics scaled to width x height, with 64-beam LiDAR scans of their exact depth."""
     import torch
 
-    from side_ros.training import procedural as P
+    from side_ros import scenes
 
-    K = P.default_intrinsics("outdoor", width, height)
+    K = scenes.default_intrinsics("outdoor", width, height)
     calib = KittiCalibration(K=K, size=(width, height))
     cam_from_velo = calib.T_cam_velo(2)
     frames, depths, masks, seeds = [], [], [], []
     for i in range(num_frames):
         s = seed + i
-        scene, cam = P.build_outdoor_scene(s, width, height)
-        cam = P.Camera(width, height, K, cam.rotation, cam.position)  # one calibrated camera for the drive
-        out = P.render(scene, cam)
+        scene, cam = scenes.build_outdoor_scene(s, width, height)
+        cam = scenes.Camera(width, height, K, cam.rotation, cam.position)  # one calibrated camera for the drive
+        out = scenes.render(scene, cam)
         depth_t = out.depth
-        mask = P.lidar_mask(depth_t, cam) & (depth_t > 0)
+        mask = scenes.lidar_mask(depth_t, cam) & (depth_t > 0)
         depth = depth_t.float().cpu().numpy()
         rgb = out.rgb.cpu().numpy()
         m = mask.cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)

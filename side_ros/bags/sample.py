@@ -61,7 +61,7 @@ def write_sample_bag(path: str | os.PathLike, frames: Sequence[FrameSpec], *, st
                      period: float = 1.0, overwrite: bool = False, compress: bool = True,
                      depth_bits: int | None = 14) -> Path:
     """Render the frames and write them as a bag (see the module docstring for the topics)."""
-    from side_ros.training.procedural import render_scene
+    from side_ros.scenes import render_scene
 
     out = Path(path)
     with BagWriter(out, storage, overwrite=overwrite, compress=compress) as writer:

@@ -43,7 +43,7 @@ def build_from_spec(spec: Mapping[str, Any], cache_dir: str | os.PathLike | None
     name = spec.pop("name")
     cache = spec.pop("cache", False)
     if name == "procedural":
-        from side_ros.training.procedural import ProceduralDataset
+        from side_ros.scenes import ProceduralDataset
 
         start, stop = spec.pop("seeds")
         size = spec.pop("size", None)

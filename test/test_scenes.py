@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from side_ros.training.procedural import (
+from side_ros.scenes import (
     KITTI_CAMERA,
     NYU_CAMERA,
     Camera,
