@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from side_ros.cli.common import CliError, check_output_dir, entry, weight_path
+from side_ros.routing.options import DEFAULT_SIGMA
 
 DEFAULT_BAG = "data/sample/side_sample"
 DEFAULT_DOMAIN_ID = 46
@@ -55,7 +56,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--coarse", help="coarse depth weights for the coarse_depth router (default: models/coarse.pt)")
     p.add_argument("--device", default="auto", help="node device: auto, cpu, cuda or cuda:N")
     p.add_argument("--sigma", type=float, default=None,
-                   help="coarse-depth threshold in m (default: the coarse checkpoint's recommended_sigma, else 5.89)")
+                   help="coarse-depth threshold in m (default: the coarse checkpoint's recommended_sigma, "
+                   f"else {DEFAULT_SIGMA:g})")
     p.add_argument("--domain-id", type=int, default=DEFAULT_DOMAIN_ID, help="ROS_DOMAIN_ID used (0..101)")
     p.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
     p.add_argument("--startup-timeout", type=float, default=180.0, help="seconds for the node to come up")

@@ -26,12 +26,17 @@ from side_ros.networks.sidenet import DSSIDENet
 from side_ros.preprocess import image_to_tensor, predict_depth
 from side_ros.routing import routers
 from side_ros.routing.decision import RangeDecision
-from side_ros.routing.routers import ROUTERS
-from side_ros.routing.scenes import VOTING, SceneTable
-
-NETWORKS = ("low", "high", "coarse", "places")
-DEFAULT_SIGMA = 5.89
-DEFAULT_TOP_K = 15
+from side_ros.routing.options import (
+    DEFAULT_ROUTER,
+    DEFAULT_SIGMA,
+    DEFAULT_TOP_K,
+    DEFAULT_VOTING,
+    NETWORKS,
+    ROUTERS,
+    ROUTING_NETWORK,
+    VOTING,
+)
+from side_ros.routing.scenes import SceneTable
 
 
 @dataclass
@@ -65,14 +70,14 @@ class RobustDepthPipeline:
 
     def __init__(self, low: DSSIDENet | None, high: DSSIDENet | None, coarse: DSSIDENet | None = None,
                  places: WideResNet18Places365 | None = None, *, scene_table: SceneTable | None = None,
-                 device: str = "auto", half: bool = False, router: str = "coarse_depth",
-                 sigma: float = DEFAULT_SIGMA, top_k: int = DEFAULT_TOP_K, voting: str = "majority"):
+                 device: str = "auto", half: bool = False, router: str = DEFAULT_ROUTER,
+                 sigma: float = DEFAULT_SIGMA, top_k: int = DEFAULT_TOP_K, voting: str = DEFAULT_VOTING):
         self._lock = threading.RLock()
         self._nets: dict[str, torch.nn.Module | None] = {"low": low, "high": high, "coarse": coarse, "places": places}
         self.sources: dict[str, str] = {}
         self.metadata: dict[str, dict[str, Any]] = {}  # each loaded file's metadata (training, recommended sigma)
         self.table = scene_table or SceneTable.default()
-        self.router, self.sigma, self.top_k, self.voting = "low", DEFAULT_SIGMA, DEFAULT_TOP_K, "majority"
+        self.router, self.sigma, self.top_k, self.voting = "low", DEFAULT_SIGMA, DEFAULT_TOP_K, DEFAULT_VOTING
         self.device = torch.device("cpu")
         self.half = False
         self.set_device(device, half)
@@ -81,7 +86,7 @@ class RobustDepthPipeline:
     @classmethod
     def from_files(cls, low: str | os.PathLike | None, high: str | os.PathLike | None,
                    coarse: str | os.PathLike | None = None, places: str | os.PathLike | None = None, *,
-                   router: str = "coarse_depth", **kwargs: Any) -> RobustDepthPipeline:
+                   router: str = DEFAULT_ROUTER, **kwargs: Any) -> RobustDepthPipeline:
         """Build from checkpoint files (ours for low/high/coarse, the official one for places); None = not loaded.
 
         Raises FileNotFoundError / CheckpointError for unusable files and ValueError if `router` needs a
@@ -122,7 +127,7 @@ class RobustDepthPipeline:
             return f"top_k must be an integer in 1..{self.table.num_classes}, got {top_k!r}"
         if voting not in VOTING:
             return f"voting must be one of {VOTING}, got {voting!r}"
-        needed = {"scene_classification": "places", "coarse_depth": "coarse"}.get(router)
+        needed = ROUTING_NETWORK[router]
         if needed and self._nets[needed] is None:
             hint = " (run side-download-places365)" if needed == "places" else ""
             return f"router {router!r} needs the {needed} network, which is not loaded{hint}"

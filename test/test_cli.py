@@ -46,16 +46,6 @@ def bags(tmp_path_factory):
     return {s: tiny_sample_bag(d / s, storage=s) for s in ("mcap", "sqlite3")}
 
 
-def test_cli_choices_match_the_pipeline():
-    from side_ros.cli import common
-    from side_ros.pipeline import DEFAULT_SIGMA, DEFAULT_TOP_K
-    from side_ros.routing.routers import ROUTERS
-    from side_ros.routing.scenes import VOTING
-
-    assert (common.ROUTERS, common.VOTING, common.DEFAULT_SIGMA, common.DEFAULT_TOP_K) == (
-        ROUTERS, VOTING, DEFAULT_SIGMA, DEFAULT_TOP_K)
-
-
 # ------------------------------------------------------------------------------------------- images
 def test_images_folder_to_png_npy_colormap_ply(tmp_path, nets):
     from side_ros.scenes import render_scene

@@ -1,13 +1,16 @@
 """Voting rules on hand-made scene probabilities, the official label table, and cde routing around sigma."""
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from side_ros.networks import DSSIDENet, coarse_config
-from side_ros.routing import SceneTable, vote
+from side_ros.routing.options import NETWORKS, ROUTER_NEEDS, ROUTERS, ROUTING_NETWORK
 from side_ros.routing.routers import coarse_depth, coarse_max_depth
+from side_ros.routing.scenes import SceneTable, vote
 
 
 def small_table() -> SceneTable:
@@ -103,3 +106,20 @@ def test_coarse_depth_routing_on_both_sides_of_sigma() -> None:
         assert coarse_depth(model, rgb[i:i + 1], sigma=d * 0.99)[0].range == "high"
         low = coarse_depth(model, rgb[i:i + 1], sigma=d * 1.01)[0]
         assert low.range == "low" and low.score == pytest.approx(d) and low.router == "coarse_depth"
+
+
+
+def test_routing_options_load_without_torch():
+    """The commands answer --help and refuse bad options from side_ros.routing.options alone, with no copy."""
+    code = ("import sys; import side_ros.routing, side_ros.routing.options, side_ros.cli.common; "
+            "bad = [m for m in ('torch', 'rclpy') if m in sys.modules]; assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_router_needs_its_routing_network_then_the_depth_networks():
+    assert set(ROUTER_NEEDS) == set(ROUTERS) == set(ROUTING_NETWORK)
+    for router, needs in ROUTER_NEEDS.items():
+        assert set(needs) <= set(NETWORKS)
+        net = ROUTING_NETWORK[router]
+        assert needs == ((net, "low", "high") if net else (router,))

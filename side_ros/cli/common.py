@@ -11,14 +11,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from side_ros.routing.options import (
+    DEFAULT_ROUTER,
+    DEFAULT_SIGMA,
+    DEFAULT_TOP_K,
+    DEFAULT_VOTING,
+    ROUTER_NEEDS,
+    ROUTERS,
+    VOTING,
+)
+
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
-# The pipeline's choices and defaults, repeated so `--help` and input errors need no torch import (a test checks
-# that they equal side_ros.pipeline's and side_ros.routing's).
-ROUTERS = ("scene_classification", "coarse_depth", "low", "high")
-VOTING = ("majority", "weighted", "expected")
-DEFAULT_SIGMA = 5.89
-DEFAULT_TOP_K = 15
 
 
 class CliError(Exception):
@@ -34,10 +38,10 @@ def add_network_args(parser: argparse.ArgumentParser, *, required: bool = True) 
                                                    "(default: models/coarse.pt)")
     g.add_argument("--places", metavar="PTH", help="official wideresnet18_places365.pth.tar for --router "
                                                     "scene_classification (get it with side-download-places365)")
-    g.add_argument("--router", choices=ROUTERS, default="coarse_depth", help="how each image's range is chosen")
+    g.add_argument("--router", choices=ROUTERS, default=DEFAULT_ROUTER, help="how each image's range is chosen")
     g.add_argument("--sigma", type=float, default=DEFAULT_SIGMA, help="range threshold in metres (coarse_depth)")
     g.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="voting scene categories (scene_classification)")
-    g.add_argument("--voting", choices=VOTING, default="majority", help="how the top-K categories decide")
+    g.add_argument("--voting", choices=VOTING, default=DEFAULT_VOTING, help="how the top-K categories decide")
     g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     g.add_argument("--half", action="store_true", help="float16 inference (CUDA only)")
 
@@ -60,12 +64,10 @@ def build_pipeline(args: argparse.Namespace) -> Any:
     from side_ros.networks.checkpoint import CheckpointError
     from side_ros.pipeline import RobustDepthPipeline
 
-    need = {"low": args.router in ("low", "coarse_depth", "scene_classification"),
-            "high": args.router in ("high", "coarse_depth", "scene_classification"),
-            "coarse": args.router == "coarse_depth"}
-    paths = {k: weight_path(getattr(args, k), k) if needed else None for k, needed in need.items()}
+    needs = ROUTER_NEEDS[args.router]
+    paths = {k: weight_path(getattr(args, k), k) if k in needs else None for k in ("low", "high", "coarse")}
     places = None
-    if args.router == "scene_classification":
+    if "places" in needs:
         if not args.places:
             raise CliError("--router scene_classification needs --places (the official Places365 WideResNet-18 "
                            "checkpoint; get it with side-download-places365)")

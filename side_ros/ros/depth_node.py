@@ -51,8 +51,9 @@ from side_ros.networks.checkpoint import CheckpointError
 from side_ros.pipeline import RobustDepthPipeline
 from side_ros.resources import resolve
 from side_ros.ros import messages
-from side_ros.ros.params import ROUTER_NEEDS, SPEC_BY_NAME, SPECS, WEIGHT_PARAMS, ParamSpec
+from side_ros.ros.params import SPEC_BY_NAME, SPECS, WEIGHT_PARAMS, ParamSpec
 from side_ros.ros.stats import FrameStats
+from side_ros.routing.options import ROUTER_NEEDS
 
 NODE_NAME = "side_depth"
 PROBLEM_WINDOW_S = 5.0  # diagnostics stay WARN this long after a frame or cloud was dropped for a problem

@@ -12,9 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from side_ros.pipeline import DEFAULT_SIGMA, DEFAULT_TOP_K
-from side_ros.routing.routers import ROUTERS
-from side_ros.routing.scenes import VOTING
+from side_ros.routing.options import DEFAULT_ROUTER, DEFAULT_SIGMA, DEFAULT_TOP_K, DEFAULT_VOTING, ROUTERS, VOTING
 
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -68,14 +66,14 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("image_transport", "raw", "Input transport: 'raw' subscribes to sensor_msgs/Image on `image`, "
               "'compressed' to sensor_msgs/CompressedImage on `image/compressed` (image_transport's naming)",
               choices=("raw", "compressed")),
-    ParamSpec("router", "coarse_depth", "Scene-understanding router choosing the depth range per image: "
+    ParamSpec("router", DEFAULT_ROUTER, "Scene-understanding router choosing the depth range per image: "
               "scene_classification (Places365 top-K vote), coarse_depth (max coarse depth vs sigma), "
               "or fixed low / high", choices=ROUTERS),
     ParamSpec("sigma", DEFAULT_SIGMA, "Depth threshold in metres between low and high range (coarse_depth "
               "router; also the expected-range threshold of the 'expected' voting)", range=(0.01, 1000.0)),
     ParamSpec("top_k", DEFAULT_TOP_K, "Number of top Places365 categories that vote (scene_classification)",
               range=(1, 365)),
-    ParamSpec("voting", "majority", "How the top-K scene categories decide: majority vote, probability-weighted "
+    ParamSpec("voting", DEFAULT_VOTING, "How the top-K scene categories decide: majority vote, probability-weighted "
               "vote, or expected range", choices=VOTING),
     ParamSpec("weights.low", "models/low.pt", "Low-range DS-SIDENet checkpoint (relative paths: package share "
               "directory); setting it reloads that network live"),
@@ -108,11 +106,3 @@ SPECS: tuple[ParamSpec, ...] = (
 
 SPEC_BY_NAME = {s.name: s for s in SPECS}
 DEFAULTS = {s.name: s.default for s in SPECS}
-
-# Networks each router needs before a frame can be processed.
-ROUTER_NEEDS: dict[str, tuple[str, ...]] = {
-    "coarse_depth": ("coarse", "low", "high"),
-    "scene_classification": ("places", "low", "high"),
-    "low": ("low",),
-    "high": ("high",),
-}

@@ -12,8 +12,6 @@ from side_ros.preprocess import predict_depth, prepare
 from side_ros.routing.decision import RangeDecision
 from side_ros.routing.scenes import SceneTable, vote
 
-ROUTERS = ("scene_classification", "coarse_depth", "low", "high")
-
 
 @torch.inference_mode()
 def scene_classification(model: WideResNet18Places365, rgb: torch.Tensor, table: SceneTable, *,

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from side_ros.routing.decision import RangeDecision
+from side_ros.routing.options import DEFAULT_SIGMA, DEFAULT_TOP_K, DEFAULT_VOTING, VOTING
 
-VOTING = ("majority", "weighted", "expected")
 LOW_TYPICAL_DEPTH_M = 3.5
 HIGH_TYPICAL_DEPTH_M = 20.0
 
@@ -91,8 +91,8 @@ def _read_io(text: str) -> dict[str, int]:
     return {p[0]: int(p[1]) for p in (line.split() for line in text.splitlines() if line.strip())}
 
 
-def vote(probs: torch.Tensor, table: SceneTable, *, method: str = "majority", top_k: int = 15,
-         sigma: float = 5.89) -> list[RangeDecision]:
+def vote(probs: torch.Tensor, table: SceneTable, *, method: str = DEFAULT_VOTING, top_k: int = DEFAULT_TOP_K,
+         sigma: float = DEFAULT_SIGMA) -> list[RangeDecision]:
     """Depth range of each image from its scene probabilities (N, C), by one of the section-3 rules.
 
     majority: low iff more than K/2 of the top-K categories are low-range (the paper's rule; a tie is not

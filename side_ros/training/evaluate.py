@@ -28,6 +28,7 @@ from side_ros.metrics import DepthMetricAccumulator, format_table, routing_accur
 from side_ros.pipeline import RobustDepthPipeline
 from side_ros.resources import default_model
 from side_ros.routing import routers
+from side_ros.routing.options import DEFAULT_SIGMA, DEFAULT_TOP_K, DEFAULT_VOTING, VOTING
 from side_ros.training.data import build_from_spec
 
 RANGE_NAMES = ("low", "high")
@@ -153,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="--procedural-test outdoor image size")
     parser.add_argument("--protocol-low", default=None, help="metrics protocol for low-range images (e.g. nyu_eigen)")
     parser.add_argument("--protocol-high", default=None, help="... for high-range images (e.g. kitti_benchmark)")
-    parser.add_argument("--sigma", type=float, default=5.89)
-    parser.add_argument("--top-k", type=int, default=15)
-    parser.add_argument("--voting", default="majority")
+    parser.add_argument("--sigma", type=float, default=DEFAULT_SIGMA)
+    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
+    parser.add_argument("--voting", choices=VOTING, default=DEFAULT_VOTING)
     parser.add_argument("--calibrate-sigma", type=int, metavar="N", default=0,
                         help="first choose sigma on N indoor + N outdoor procedural validation scenes (seeds 900000+)")
     parser.add_argument("--device", default="auto")

@@ -1,0 +1,29 @@
+"""The routing facts every front end shares: routers, voting rules, defaults, and which networks a router needs.
+
+One ROS-free, torch-free module, so the node's parameter table (side_ros/ros/params.py), the commands' options
+(side_ros/cli/common.py, which must answer `--help` without importing torch), the pipeline and the evaluation
+all read the same values instead of copies kept in sync.
+"""
+
+from __future__ import annotations
+
+ROUTERS = ("scene_classification", "coarse_depth", "low", "high")
+VOTING = ("majority", "weighted", "expected")
+NETWORKS = ("low", "high", "coarse", "places")
+
+DEFAULT_ROUTER = "coarse_depth"
+DEFAULT_VOTING = "majority"
+PAPER_SIGMA = 5.89  # metres: the cde threshold of the paper's section 3, calibrated for its ROB-trained coarse net
+DEFAULT_SIGMA = PAPER_SIGMA
+DEFAULT_TOP_K = 15
+
+# The network each router decides with (fixed routing needs none).
+ROUTING_NETWORK: dict[str, str | None] = {"scene_classification": "places", "coarse_depth": "coarse", "low": None,
+                                          "high": None}
+# Every network a router needs before a frame can be processed: its routing network, then the depth networks.
+ROUTER_NEEDS: dict[str, tuple[str, ...]] = {
+    "coarse_depth": ("coarse", "low", "high"),
+    "scene_classification": ("places", "low", "high"),
+    "low": ("low",),
+    "high": ("high",),
+}
