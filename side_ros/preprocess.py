@@ -129,7 +129,12 @@ def image_to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> t
             raise ValueError(f"expected an HxWx3 RGB image, got array of shape {image.shape}")
         if image.shape[0] == 0 or image.shape[1] == 0:
             raise ValueError(f"empty image {image.shape[0]}x{image.shape[1]}")
-        t = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True).permute(2, 0, 1)[None]
+        arr = np.ascontiguousarray(image)
+        if not arr.flags.writeable:
+            # Read-only buffers (PIL's np.asarray, a message's bytes) would make torch warn that the tensor could
+            # write into them; one copy of the uint8 image is cheap next to inference, and nothing is written here.
+            arr = arr.copy()
+        t = torch.from_numpy(arr).to(device, non_blocking=True).permute(2, 0, 1)[None]
     elif isinstance(image, torch.Tensor):
         t = image[None] if image.dim() == 3 else image
         if t.dim() != 4 or t.shape[1] != 3:

@@ -40,3 +40,21 @@ def tiny_checkpoints(directory: str | os.PathLike, seed: int = 0, *, places: boo
     if places:
         save_places365_official_layout(WideResNet18Places365().eval(), paths["places"])
     return paths
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid 8-bit grey PNG of width x height zeros: a few hundred KB that decode to width*height bytes (a
+    "decompression bomb", for checking that size limits are applied before decoding). Streamed, so making a
+    20000x20000 one needs no 400 MB buffer."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = bytes(width + 1)  # filter byte 0, then the row's pixels
+    comp = zlib.compressobj(9)
+    parts = [comp.compress(row) for _ in range(height)]
+    parts.append(comp.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")

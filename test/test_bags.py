@@ -276,6 +276,68 @@ def test_depth_bag_refusals(sample, pipeline, tmp_path):
             depth_bag(tmp_path / "b", tmp_path / "c", pipeline, progress=False)
 
 
+def test_overwrite_keeps_the_old_bag_until_the_new_one_is_complete(pipeline, tmp_path):
+    src = tiny_sample_bag(tmp_path / "in")
+    out = tmp_path / "out"
+    depth_bag(src, out, pipeline, options=OutputOptions(points=False), progress=False)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    with pytest.raises(BagError, match="unsupported image encoding '32FC1'"):  # fails on the first frame
+        depth_bag(src, out, pipeline, image_topic=GT_DEPTH_TOPIC, overwrite=True, progress=False)
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before  # the old bag is still there, unchanged
+    depth_bag(src, out, pipeline, overwrite=True, progress=False)  # a complete new bag replaces it
+    with BagReader(out) as r:
+        assert r.topics["/side/points"].count == 3
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["in", "out"]  # no temporary folder left behind
+    with pytest.raises(BagError, match="not a rosbag2 folder; not replacing it"):
+        BagWriter(tmp_path / "in" / "in.mcap", overwrite=True)
+
+
+def _image_bag(path, payload: int, frames: int = 3, compress: bool = False):
+    with BagWriter(path, "mcap", compress=compress) as w:
+        ts = w.typestore
+        for i in range(frames):
+            t = 1_700_000_000 * bm.NS + i * bm.NS // 10
+            image = np.full((120, 160, 3), payload, np.uint8)
+            image[::2] = np.random.default_rng(i).integers(0, 255, image[::2].shape, dtype=np.uint8)
+            w.write("/cam/image_raw", bm.color_image(ts, bm.make_header(ts, t, "cam"), image, "rgb8"), t)
+            w.write("/cam/camera_info", bm.string_message(ts, "info"), t)
+    return path
+
+
+def test_mcap_chunks_carry_crcs_and_corruption_is_an_error_with_topic_and_time(tmp_path):
+    import struct
+    from binascii import crc32
+
+    from side_ros.bags.io import damaged_mcap_chunks
+
+    bag = _image_bag(tmp_path / "b", payload=0xAB)
+    mcap = bag / "b.mcap"
+    data = bytearray(mcap.read_bytes())
+    # The chunk record (opcode 0x06) right after the header holds the CRC-32 of its records, not 0.
+    start = data.index(b"\x06", 8 + 1 + 8 + struct.unpack_from("<Q", data, 9)[0])
+    # opcode, record length, start and end time, then the uncompressed size and CRC; with no compression ("",
+    # a 4-byte empty string) and the compressed size, the records follow as they are.
+    size, crc = struct.unpack_from("<QI", data, start + 1 + 8 + 16)
+    records = start + 1 + 8 + 16 + 12 + 4 + 8
+    assert crc != 0 and crc == crc32(data[records: records + size])
+    assert damaged_mcap_chunks(mcap) == []
+    # 20,000 bytes inside the second image change, as a bad disk or a broken copy would.
+    second = data.index(bytes([0xAB]) * 480, data.index(bytes([0xAB]) * 480) + 57600)
+    data[second: second + 20000] = bytes(20000)
+    mcap.write_bytes(bytes(data))
+    with BagReader(bag) as r, pytest.raises(BagError) as err:
+        list(r.messages())
+    text = str(err.value)
+    assert "checksum mismatch" in text and "/cam/image_raw" in text and "log time 1700000000.000000 s" in text
+    # compressed chunks too: a damaged zstd frame is the same clear error, not a decoder's traceback
+    zbag = _image_bag(tmp_path / "z", payload=0x11, compress=True)
+    zdata = bytearray((zbag / "z.mcap").read_bytes())
+    zdata[len(zdata) // 2: len(zdata) // 2 + 200] = bytes(200)  # the chunk's zstd data fills most of the file
+    (zbag / "z.mcap").write_bytes(bytes(zdata))
+    with BagReader(zbag) as r, pytest.raises(BagError, match="corrupt data in z.mcap for the messages on "):
+        list(r.messages())
+
+
 # ------------------------------------------------------------------------------------------- transforms, LiDAR
 def test_transform_tree_chains_and_inverts():
     tree = TransformTree()

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +17,10 @@ import pytest
 from PIL import Image
 
 from side_ros import geometry
-from side_ros.bags.io import BagReader, storage_of
+from side_ros.bags.io import BagReader, BagWriter, storage_of
 from side_ros.bags.sample import GT_DEPTH_TOPIC, IMAGE_TOPIC
 from side_ros.bags.testing import tiny_sample_bag
+from side_ros.testing import png_bomb
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -103,6 +107,69 @@ def test_images_bad_input(tmp_path, nets, weights):
                            "--high", weights["high"], "--coarse", weights["coarse"]), "--low: weight file not found")
 
 
+def _tiny_images(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        paths.append(folder / f"im{i:03d}.png")
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(paths[-1])
+    return paths
+
+
+def _results(out: Path) -> list[dict[str, str]]:
+    with open(out / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_images_never_replace_outputs_without_overwrite(tmp_path, nets):
+    src = tmp_path / "in"
+    _tiny_images(src, 2)
+    out = tmp_path / "out"
+    first = run("side_ros.cli.images", src, "-o", out, *nets)
+    assert first.returncode == 0, first.stderr
+    assert "not writable" not in first.stderr  # torch's warning about read-only NumPy arrays
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == {"results.csv", "im000_depth.png", "im000_colormap.png", "im001_depth.png",
+                           "im001_colormap.png"}
+    assert_clean_error(run("side_ros.cli.images", src, "-o", out, *nets),
+                       r"5 output file\(s\) exist already.*--overwrite")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing touched
+    again = run("side_ros.cli.images", src, "-o", out, "--overwrite", *nets)
+    assert again.returncode == 0, again.stderr
+    assert [r["status"] for r in _results(out)] == ["ok", "ok"]
+
+
+def test_images_check_every_input_before_creating_anything(tmp_path, nets, weights):
+    good = _tiny_images(tmp_path / "in", 1)[0]
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb(20000, 20000))  # 389 KB that decode to 400 MB
+    out = tmp_path / "out"
+    assert_clean_error(run("side_ros.cli.images", good, bomb, "-o", out, *nets),
+                       r"bomb.png: 20000x20000 pixels is more than --max-pixels")
+    assert_clean_error(run("side_ros.cli.images", good, "-o", out, "--low", tmp_path / "none.pt", "--high",
+                           weights["high"], "--coarse", weights["coarse"]), "--low: weight file not found")
+    assert_clean_error(run("side_ros.cli.images", good, "-o", out, *nets, "--camera-info", tmp_path / "no.yaml"),
+                       "--camera-info: file not found")
+    assert not out.exists()  # refused runs leave no output folder behind
+
+
+def test_images_results_csv_names_what_was_not_written(tmp_path, nets):
+    src = tmp_path / "in"
+    _tiny_images(src, 3)
+    whole = (src / "im001.png").read_bytes()
+    (src / "im001.png").write_bytes(whole[: len(whole) // 2])  # the header is fine, the pixel data cut short
+    out = tmp_path / "out"
+    assert_clean_error(run("side_ros.cli.images", src, "-o", out, *nets),
+                       r"1 of 3 image\(s\) could not be processed; their reasons are in .*results.csv")
+    rows = _results(out)
+    assert [(r["output"], r["status"][:30]) for r in rows] == [
+        ("im000", "ok"), ("im001", "not written: cannot read image"), ("im002", "ok")]
+    assert "im001.png" in rows[1]["status"]
+    assert sorted(p.name for p in out.iterdir()) == ["im000_colormap.png", "im000_depth.png", "im002_colormap.png",
+                                                     "im002_depth.png", "results.csv"]
+
+
 # ------------------------------------------------------------------------------------------- bags
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_depth_bag_command(storage, bags, nets, tmp_path):
@@ -136,9 +203,91 @@ def test_depth_bag_bad_input(bags, nets, tmp_path):
                              "unsupported image encoding '32FC1'")
     assert "frame 0" in err
     assert not (tmp_path / "o4").exists()  # no half-written bag left behind
+    damaged = _long_bag(bag, tmp_path / "damaged", 3)
+    mcap = damaged / "damaged.mcap"
+    data = bytearray(mcap.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 2000] = bytes(2000)
+    mcap.write_bytes(bytes(data))
+    assert_clean_error(run("side_ros.cli.bag", damaged, tmp_path / "o5", *nets),
+                       r"checksum mismatch; corrupt data in damaged.mcap for the messages on .*/camera/image_raw at "
+                       r"log time \d+\.\d+ s")
+    assert not (tmp_path / "o5").exists()
 
 
 def test_eval_bag_bad_input(bags, tmp_path):
     assert_clean_error(run("side_ros.cli.eval_bag", bags["mcap"], "--depth-topic", GT_DEPTH_TOPIC),
                        "no LiDAR point cloud")
     assert_clean_error(run("side_ros.cli.eval_bag", tmp_path / "absent.mcap"), "bag not found")
+
+
+# ------------------------------------------------------------------------------------------- interruption
+def _long_bag(src: Path, path: Path, frames: int) -> Path:
+    """The tiny sample's first camera frame and camera_info, `frames` times (a run that lasts a few seconds)."""
+    with BagReader(src) as r, BagWriter(path, "mcap") as w:
+        first = {}
+        for m in r.messages([IMAGE_TOPIC, "/camera/camera_info"]):
+            first.setdefault(m.topic, m)
+        for m in first.values():
+            w.copy_topic(m.connection, r.typestore)
+        for i in range(frames):
+            for m in first.values():
+                w.write_raw(m.topic, m.log_time + i * 50_000_000, m.raw)
+    return path
+
+
+class _Started:
+    """A command started in the background, its stdout lines collected as they come."""
+
+    def __init__(self, module: str, *args: object):
+        self.proc = subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env={**ENV, "PYTHONUNBUFFERED": "1"},
+                                     cwd=ROOT)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self._reader.start()
+
+    def wait_for(self, predicate, timeout: float = 120) -> None:
+        end = time.monotonic() + timeout
+        while not predicate():
+            assert self.proc.poll() is None, (self.lines, self.proc.stderr.read())
+            assert time.monotonic() < end, "timed out"
+            time.sleep(0.05)
+
+    def signal(self, signum: int) -> subprocess.CompletedProcess:
+        assert self.proc.poll() is None, self.lines  # still running: the signal interrupts the work
+        self.proc.send_signal(signum)
+        stderr = self.proc.stderr.read()
+        self.proc.wait(timeout=60)
+        self._reader.join(timeout=10)
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, "".join(self.lines), stderr)
+
+
+def test_sigterm_keeps_the_old_bag_and_leaves_no_partial_one(bags, nets, tmp_path):
+    long = _long_bag(bags["mcap"], tmp_path / "long", 300)
+    out = tmp_path / "out"
+    with BagWriter(out, "mcap") as w:  # an earlier result that --overwrite is to replace
+        w.write("/note", w.typestore.types["std_msgs/msg/String"](data="old"), 1)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    cmd = _Started("side_ros.cli.bag", long, out, "--overwrite", *nets)
+    cmd.wait_for(lambda: any(line.startswith("side-depth-bag: ") for line in cmd.lines))  # networks loaded
+    time.sleep(1.0)  # frames are being processed and written
+    proc = cmd.signal(signal.SIGTERM)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert_clean_error(proc, "terminated")
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["long", "out"]
+
+
+def test_interrupted_images_run_lists_what_was_not_written(tmp_path, nets):
+    src = tmp_path / "in"
+    _tiny_images(src, 150)
+    out = tmp_path / "out"
+    cmd = _Started("side_ros.cli.images", src, "-o", out, *nets)
+    cmd.wait_for(lambda: (out / "results.csv").exists() and len(_results(out)) >= 2)
+    assert_clean_error(cmd.signal(signal.SIGINT), "interrupted")
+    rows = _results(out)
+    assert [r["output"] for r in rows] == [f"im{i:03d}" for i in range(150)]  # every image has its row
+    status = [r["status"] for r in rows]
+    done = status.count("ok")
+    assert 2 <= done < 150 and status == ["ok"] * done + ["not written: interrupted"] * (150 - done)
+    assert len(list(out.glob("*_depth.png"))) == done

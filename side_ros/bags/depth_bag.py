@@ -106,7 +106,8 @@ def depth_bag(input_bag: str | os.PathLike, output_bag: str | os.PathLike, predi
     """Run `predict` (RGB uint8 HxWx3 -> result with .depth and .decision, e.g. a RobustDepthPipeline) on every
     camera image of `input_bag` and write `output_bag` (storage: like the input when None).
 
-    Raises BagError for unusable bags, topics or images; the partial output bag is deleted on any error.
+    Raises BagError for unusable bags, topics or images; the partial output bag is deleted on any error (and on
+    Ctrl-C), and with `overwrite` an existing output bag is replaced only once the new one is complete.
     """
     from tqdm import tqdm
 
@@ -144,7 +145,7 @@ def depth_bag(input_bag: str | os.PathLike, output_bag: str | os.PathLike, predi
                         raise BagError(f"{cam.image}: frame {report.frames} (stamp "
                                        f"{bm.stamp_ns(image.header.stamp) / 1e9:.6f}): {exc}") from exc
                     t0 = time.perf_counter()
-                    result = predict(rgb if rgb.flags.writeable else rgb.copy())
+                    result = predict(rgb)
                     stamped = infos.pick(bm.stamp_ns(image.header.stamp), msg.log_time)
                     outputs, skipped = frame_outputs(ts, image.header, rgb, result,
                                                      None if stamped is None else stamped.msg, options)

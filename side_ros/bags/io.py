@@ -7,12 +7,21 @@ and offered QoS, so a bag written here replays with `ros2 bag play` exactly as t
 
 A bag is a rosbag2 folder (metadata.yaml + storage files) or a bare `.mcap` / `.db3` file (kitti2mcap writes a
 bare MCAP). Messages come in log-time order; nothing here imports ROS.
+
+Integrity: a bag is written into a hidden folder beside its destination and moved into place only once complete,
+so an interrupted or failed run never leaves a half-written bag, nor destroys the bag it was to replace. MCAP
+chunks carry the CRC-32 of their records (rosbags writes 0, "not computed"), and reading checks every chunk's
+CRC, so corrupted bytes become a BagError naming the topics and log times of the damaged chunk instead of
+silently wrong messages.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import struct
+import tempfile
+from binascii import crc32
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +31,7 @@ from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.interfaces import Connection, Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import ReaderError, Writer, WriterError
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
+from rosbags.rosbag2.storage_mcap import McapReader, McapWriter, decompress
 from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
@@ -156,25 +166,79 @@ class BagReader:
         conns = [c for c in self._reader.connections if wanted is None or c.topic in wanted]
         if not conns:
             return
+        last: BagMessage | None = None
         try:
             for conn, log_time, raw in self._reader.messages(connections=conns, start=start, stop=stop):
-                yield BagMessage(conn.topic, conn.msgtype, log_time, raw, conn)
-        except (AnyReaderError, ReaderError, OSError, ValueError, KeyError, EOFError) as exc:
-            raise BagError(f"cannot read bag {self.path}: {_reason(exc)}") from exc
+                last = BagMessage(conn.topic, conn.msgtype, log_time, raw, conn)
+                yield last
+        except Exception as exc:  # noqa: BLE001 - rosbags' decoders (zstd, lz4, struct) raise unrelated types
+            where = self._damaged_chunks() or (f"after the message on {last.topic} at {self.time_text(last.log_time)}"
+                                               if last is not None else "")
+            text = f"cannot read bag {self.path}: {_reason(exc).rstrip('.')}"
+            raise BagError(text + (f"; {where}" if where else "")) from exc
+
+    def time_text(self, log_time: int) -> str:
+        """A log time as a person finds it in `ros2 bag info`/a player: seconds since the epoch and into the bag."""
+        start = self.start_time if self.start_time < 2 ** 63 - 1 else log_time
+        return f"log time {log_time / 1e9:.6f} s ({(log_time - start) / 1e9:.3f} s into the bag)"
+
+    def _damaged_chunks(self) -> str:
+        """Which MCAP chunks fail their size or CRC check, by topics and log times ('' if none is found)."""
+        if self.storage != "mcap":
+            return ""
+        files = [self.path] if self.path.is_file() else sorted(self.path.glob("*.mcap"))
+        found = []
+        for f in files:
+            try:
+                damaged = damaged_mcap_chunks(f)
+            except Exception:  # noqa: BLE001, S112 - the index itself is unreadable: nothing more to say
+                continue
+            for start, end, topics in damaged:
+                span = self.time_text(start) if start == end else \
+                    f"{self.time_text(start)} to {self.time_text(end)}"
+                found.append(f"corrupt data in {f.name} for the messages on {', '.join(topics) or 'no topic'} "
+                             f"at {span}")
+        return "; ".join(found)
 
     def deserialize(self, message: BagMessage) -> Any:
         """The message as a rosbags dataclass (fields named as in the .msg file)."""
         try:
             return self._reader.deserialize(message.raw, message.msgtype)
-        except (AnyReaderError, SerdeError, ValueError, KeyError, IndexError) as exc:
-            raise BagError(f"{self.path}: cannot decode a {message.msgtype} message on {message.topic}: "
-                           f"{_reason(exc)}") from exc
+        except (AnyReaderError, SerdeError, ValueError, KeyError, IndexError, struct.error) as exc:
+            raise BagError(f"{self.path}: cannot decode a {message.msgtype} message on {message.topic} at "
+                           f"{self.time_text(message.log_time)}: {_reason(exc)}") from exc
 
     def first(self, topic: str) -> Any | None:
         """The first message on a topic, deserialized, or None when the topic has none."""
         for m in self.messages([topic]):
             return self.deserialize(m)
         return None
+
+
+def damaged_mcap_chunks(path: str | os.PathLike) -> list[tuple[int, int, list[str]]]:
+    """(first log time, last log time, topics) of every chunk of an MCAP file whose data fails to decompress to
+    its recorded size or whose CRC-32 (when written, i.e. not 0) does not match. Reads the file's chunk index."""
+    reader = McapReader(Path(path))
+    reader.open()
+    try:
+        assert reader.bio is not None
+        bio = reader.bio
+        bad = []
+        for chunk in reader.chunks:
+            # Chunk record: opcode (1), length (8), start/end time (16), uncompressed size (8), CRC (4),
+            # compression (4 + n), compressed size (8), records (as rosbags' reader lays it out).
+            bio.seek(chunk.chunk_start_offset + 9 + 24)
+            (crc,) = struct.unpack("<I", bio.read(4))
+            bio.seek(chunk.chunk_start_offset + 9 + 40 + len(chunk.compression))
+            data = bio.read(chunk.compressed_size)
+            try:
+                decompress(data, chunk.compression, chunk.uncompressed_size, crc)
+            except Exception:  # noqa: BLE001 - any decoder failure means this chunk is damaged
+                topics = sorted({reader.channels[c].topic for c in chunk.channel_count if c in reader.channels})
+                bad.append((chunk.message_start_time, chunk.message_end_time, topics))
+        return bad
+    finally:
+        reader.close()
 
 
 def _reason(exc: BaseException) -> str:
@@ -191,11 +255,34 @@ def reliable_qos(*, transient_local: bool = False, depth: int = 10) -> Qos:
                liveliness_lease_duration=zero, avoid_ros_namespace_conventions=False)
 
 
+class _CrcMcapWriter(McapWriter):
+    """rosbags' MCAP writer, with the CRC-32 of each chunk's records in the chunk (rosbags writes 0, which
+    readers take as "not computed" and so check nothing)."""
+
+    def close_chunk(self) -> None:
+        records = self.chunk.bio.getvalue()
+        start = self.bio.tell()
+        super().close_chunk()
+        end = self.bio.tell()
+        # The chunk record starts where close_chunk began writing: opcode (1), length (8), message start and end
+        # time (16), uncompressed size (8), then the CRC (4).
+        self.bio.seek(start + 1 + 8 + 16 + 8)
+        self.bio.write(struct.pack("<I", crc32(records)))
+        self.bio.seek(end)
+
+
+class _Writer(Writer):
+    STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: _CrcMcapWriter}
+
+
 class BagWriter:
     """A new rosbag2 bag (folder) being written (use as a context manager; an exception deletes the partial bag).
 
-    storage: 'mcap' (zstd-compressed chunks when `compress`) or 'sqlite3'. An existing `path` is refused unless
-    `overwrite`, and even then only a rosbag2 folder (with metadata.yaml) is deleted, never an arbitrary folder.
+    storage: 'mcap' (zstd-compressed chunks when `compress`, CRC-32 per chunk) or 'sqlite3'. An existing `path` is
+    refused unless `overwrite`, and even then only a rosbag2 folder (with metadata.yaml) is replaced, never an
+    arbitrary folder. The bag is written into a hidden temporary folder beside `path` and moved to `path` by
+    close(), so the old bag stays until the new one is complete; abort() (or an exception, Ctrl-C, SIGTERM in the
+    commands) deletes the temporary folder and leaves `path` as it was.
     """
 
     def __init__(self, path: str | os.PathLike, storage: str = "mcap", *, overwrite: bool = False,
@@ -209,15 +296,22 @@ class BagWriter:
             if not overwrite:
                 raise BagError(f"output bag {self.path} exists already (use --overwrite to replace it)")
             if not (self.path.is_dir() and (self.path / "metadata.yaml").is_file()):
-                raise BagError(f"output bag {self.path} exists and is not a rosbag2 folder; not deleting it")
-            shutil.rmtree(self.path)
+                raise BagError(f"output bag {self.path} exists and is not a rosbag2 folder; not replacing it")
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".partial",
+                                                 dir=self.path.parent))
+        except OSError as exc:
+            raise BagError(f"cannot create output bag {self.path}: {_oserror_text(exc)}") from exc
+        # The storage files are named after the bag folder, so the bag is written under its final name.
+        self._writer = _Writer(self._tmpdir / self.path.name, version=BAG_VERSION, storage_plugin=plugin)
         if compress and storage == "mcap":
             self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         try:
             self._writer.open()
         except (WriterError, OSError) as exc:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
             raise BagError(f"cannot create output bag {self.path}: {_oserror_text(exc)}") from exc
         self._conns: dict[str, Connection] = {}
         self._open = True
@@ -288,24 +382,44 @@ class BagWriter:
         self.write_raw(topic, log_time, self.typestore.serialize_cdr(msg, msgtype))
 
     def close(self) -> None:
+        """Finish the bag and move it to `path` (replacing the old bag there only now)."""
         if not self._open:
             return
         self._open = False
         try:
             self._writer.close()
-        except OSError as exc:
+            self._install()
+        except (OSError, WriterError) as exc:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
             raise BagError(f"cannot finish output bag {self.path}: {_oserror_text(exc)}") from exc
+        shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def _install(self) -> None:
+        """Rename the finished bag to `path`; an old bag there is first renamed into the temporary folder (both
+        renames stay in one directory, so neither copies data) and put back if the second rename fails."""
+        new = self._tmpdir / self.path.name
+        old = self._tmpdir / (self.path.name + ".old")
+        had_old = self.path.exists() or self.path.is_symlink()
+        if had_old:
+            os.replace(self.path, old)
+        try:
+            os.replace(new, self.path)
+        except OSError:
+            if had_old:
+                os.replace(old, self.path)
+            raise
 
     def abort(self) -> None:
-        """Stop writing and delete the partial bag (a half-written bag is worse than none)."""
+        """Stop writing and delete the partial bag (a half-written bag is worse than none); `path` is untouched."""
         if not self._open:
             return
         self._open = False
         try:
-            self._writer.close()
+            self._writer.abort()
         except Exception:  # noqa: BLE001, S110 - the bag is deleted anyway
             pass
-        shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
 
 
 def _oserror_text(exc: BaseException) -> str:

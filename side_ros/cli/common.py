@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,10 +25,20 @@ from side_ros.routing.options import (
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class CliError(Exception):
     """A problem with the command's input or environment, reported as one line."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a job scheduler, a container stop), raised like Ctrl-C so that the same clean-up runs:
+    partial outputs are removed and earlier outputs kept."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def add_network_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -116,8 +128,14 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     """Run a command's main; bad input becomes `error: <reason>` on stderr and exit status 1."""
     from side_ros.bags.io import BagError
 
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return main(argv)
+    except Terminated:
+        print("error: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -130,6 +148,9 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     except RuntimeError as exc:  # CheckpointError, torch (device, memory), kitti2mcap
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def entry(main: Callable[[Sequence[str] | None], int]) -> Callable[[], None]:

@@ -5,7 +5,10 @@ Per input image, in the output folder (sub-folders of an input folder are kept):
   <name>_depth.npy      float32 metres, NaN invalid                                   (--formats npy)
   <name>_colormap.png   turbo colour map, near blue, far red, invalid black
   <name>.ply            coloured point cloud in the camera's optical frame (needs --intrinsics or --camera-info)
-and results.csv with the chosen range, router and score of every image.
+and results.csv with the chosen range, router and score of every image, written as the images are done: an
+image that could not be written has its reason in the `status` column (an interrupted run lists the images it
+did not reach). Existing outputs are never replaced without --overwrite, and every input is checked (readable
+header, size within --max-pixels) before anything is created.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +25,11 @@ from side_ros.cli.common import CliError, add_network_args, build_pipeline, chec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 FORMATS = ("png", "npy", "colormap", "ply")
+SUFFIXES = {"png": "_depth.png", "npy": "_depth.npy", "colormap": "_colormap.png", "ply": ".ply"}
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (Image.MAX_IMAGE_PIXELS): 1/4 GiB of RGB
+RESULTS = "results.csv"
+COLUMNS = ("image", "output", "status", "width", "height", "range", "router", "score", "min_depth_m", "max_depth_m",
+           "ply_points")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -34,6 +43,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--png-scale", type=float, default=1000.0,
                    help="16-bit PNG units per metre: 1000 = millimetres (REP 118), 256 = KITTI's format")
     p.add_argument("--recursive", action="store_true", help="also read images in sub-folders of input folders")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs (and results.csv) of an earlier run")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help="refuse images with more pixels than this (default: Pillow's decompression-bomb limit, "
+                        f"{DEFAULT_MAX_PIXELS})")
     cam = p.add_argument_group("camera (for PLY point clouds)")
     cam.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),
                      help="pinhole intrinsics in pixels")
@@ -75,20 +88,47 @@ def find_images(inputs: Sequence[str], recursive: bool = False) -> list[tuple[Pa
     return out
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB (grey, palette, 16-bit and alpha images converted)."""
+def _too_large(path: Path, size: str, max_pixels: int) -> CliError:
+    return CliError(f"cannot read image {path}: {size} pixels is more than --max-pixels {max_pixels} "
+                    "(a decompression bomb?); raise --max-pixels to process it")
+
+
+def _open_image(path: Path, max_pixels: int) -> Any:
+    """The image opened lazily (header only, nothing decoded yet) after its size was checked; CliError when it
+    cannot be used."""
     from PIL import Image, UnidentifiedImageError
 
+    # Pillow's own bomb check (a warning, then an exception without the size) is replaced by the one below.
+    Image.MAX_IMAGE_PIXELS = None
     try:
-        with Image.open(path) as im:
+        im = Image.open(path)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise CliError(f"cannot read image {path}: {exc}") from exc
+    w, h = im.size
+    if w * h > max_pixels:
+        im.close()
+        raise _too_large(path, f"{w}x{h}", max_pixels)
+    return im
+
+
+def check_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding it; CliError when it cannot be used."""
+    with _open_image(path, max_pixels) as im:
+        return im.size
+
+
+def read_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB (grey, palette, 16-bit and alpha images converted)."""
+    with _open_image(path, max_pixels) as im:
+        try:
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.float64)
                 top = 65535.0 if arr.max(initial=0) > 255 else 255.0
                 grey = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
                 return np.repeat(grey[..., None], 3, axis=2)
             return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise CliError(f"cannot read image {path}: {exc}") from exc
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise CliError(f"cannot read image {path}: {exc}") from exc
 
 
 def load_camera_yaml(path: str) -> tuple[tuple[float, float, float, float], tuple[int, int]]:
@@ -121,7 +161,6 @@ def depth_png(depth: np.ndarray, scale: float) -> tuple[np.ndarray, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Depth maps (PNG/NPY), colour maps and point clouds for images."""
-    from PIL import Image
     from tqdm import tqdm
 
     from side_ros import geometry
@@ -145,28 +184,101 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise CliError(f"--formats: unknown {', '.join(sorted(unknown))} (choose from {', '.join(FORMATS)})")
     if "ply" in formats and camera is None:
         raise CliError("PLY point clouds need the camera intrinsics: pass --intrinsics FX FY CX CY or --camera-info")
+    if args.max_pixels < 1:
+        raise CliError(f"--max-pixels must be >= 1, got {args.max_pixels}")
     images = find_images(args.inputs, args.recursive)
-    out_dir = check_output_dir(args.output)
+    # Every input is checked before anything is created or loaded: a bad file found after an hour of inference,
+    # or an output folder left behind by a typo, helps nobody.
+    problems = []
+    for src, _ in images:
+        try:
+            check_image(src, args.max_pixels)
+        except CliError as exc:
+            problems.append(str(exc))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CliError(problems[0] + more)
+    out_dir = Path(args.output)
+    planned = [out_dir / RESULTS] + [out_dir / rel.parent / (rel.name + SUFFIXES[f])
+                                     for _, rel in images for f in FORMATS if f in formats]
+    existing = [q for q in planned if q.exists()]
+    if existing and not args.overwrite:
+        raise CliError(f"{len(existing)} output file(s) exist already in {out_dir} (e.g. {existing[0]}); "
+                       "use --overwrite to replace them, or another -o folder")
     pipe = build_pipeline(args)
+    out_dir = check_output_dir(args.output)
     print(f"side-depth-images: {len(images)} image(s) on {pipe.describe()}")
-    rows = []
+    counts = {"ok": 0, "low": 0, "high": 0, "failed": 0}
     clipped = 0
-    for src, rel in tqdm(images, unit="image", desc="depth", disable=None):
-        rgb = read_rgb(src)
-        result = pipe(rgb)
-        depth = result.depth
-        base = out_dir / rel
-        base.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / RESULTS, "w", newline="") as f:
+        table = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
+
+        def record(row: dict[str, object]) -> None:
+            table.writerow(row)
+            f.flush()  # the table is complete up to the last image even if the run dies on the next
+
+        table.writeheader()
+        f.flush()
+        done = 0
+        try:
+            for src, rel in tqdm(images, unit="image", desc="depth", disable=None):
+                try:
+                    row, too_far = _one_image(pipe, src, rel, out_dir, formats, camera, args)
+                except CliError as exc:  # this image only (unreadable data found when decoding): go on
+                    record({"image": str(src), "output": str(rel), "status": f"not written: {exc}"})
+                    counts["failed"] += 1
+                else:
+                    record(row)
+                    clipped += too_far
+                    counts["ok"] += 1
+                    counts[str(row["range"])] += 1
+                done += 1
+        except BaseException as exc:  # Ctrl-C, SIGTERM, a full disk: say which images got nothing
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            for src, rel in images[done:]:
+                record({"image": str(src), "output": str(rel), "status": f"not written: {why}"})
+            raise
+    print(f"wrote {counts['ok']} image(s) to {out_dir} (low range: {counts['low']}, high range: {counts['high']}); "
+          f"see {out_dir / RESULTS}")
+    if clipped:
+        print(f"note: {clipped} pixel(s) beyond {65535 / args.png_scale:.1f} m were written as 0 in the 16-bit PNGs "
+              "(use --png-scale 256 for KITTI's format, or the NPY output)")
+    if counts["failed"]:
+        raise CliError(f"{counts['failed']} of {len(images)} image(s) could not be processed; their reasons are in "
+                       f"{out_dir / RESULTS}")
+    return 0
+
+
+def _one_image(pipe: object, src: Path, rel: Path, out_dir: Path, formats: set[str], camera: object,
+               args: argparse.Namespace) -> tuple[dict[str, object], int]:
+    """Depth for one image and its output files; returns its results.csv row and the pixels too far for the PNG.
+    An error removes the files this image had written, so a row says "ok" exactly when all its files exist."""
+    from PIL import Image
+
+    from side_ros import geometry
+
+    rgb = read_rgb(src, args.max_pixels)
+    result = pipe(rgb)
+    depth = result.depth
+    base = out_dir / rel
+    base.parent.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def target(fmt: str) -> Path:
+        written.append(base.with_name(base.name + SUFFIXES[fmt]))
+        return written[-1]
+
+    too_far = 0
+    points = 0
+    try:
         if "png" in formats:
             png, too_far = depth_png(depth, args.png_scale)
-            clipped += too_far
-            Image.fromarray(png).save(base.with_name(base.name + "_depth.png"))
+            Image.fromarray(png).save(target("png"))
         if "npy" in formats:
-            np.save(base.with_name(base.name + "_depth.npy"), depth.astype(np.float32))
+            np.save(target("npy"), depth.astype(np.float32))
         if "colormap" in formats:
             colours = geometry.colorize_depth(depth, args.colormap_min, args.colormap_max, order="rgb")
-            Image.fromarray(colours).save(base.with_name(base.name + "_colormap.png"))
-        points = 0
+            Image.fromarray(colours).save(target("colormap"))
         if "ply" in formats:
             (fx, fy, cx, cy), size = camera
             intr = geometry.Intrinsics(fx, fy, cx, cy)
@@ -175,24 +287,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 intr = intr.scaled(w / size[0], h / size[1])
             pts = geometry.depth_to_points(depth, intr, stride=args.stride, max_depth=args.max_depth)
             cols = None if args.no_color else np.ascontiguousarray(rgb[::args.stride, ::args.stride])
-            points = geometry.write_ply(base.with_name(base.name + ".ply"), pts, cols)
-        d = result.decision
-        finite = depth[np.isfinite(depth)]
-        rows.append({"image": str(src), "output": str(rel), "width": depth.shape[1], "height": depth.shape[0],
-                     "range": d.range, "router": d.router, "score": "" if d.score != d.score else f"{d.score:.4f}",
-                     "min_depth_m": f"{finite.min():.3f}" if finite.size else "",
-                     "max_depth_m": f"{finite.max():.3f}" if finite.size else "", "ply_points": points})
-    with open(out_dir / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    ranges = {r: sum(1 for x in rows if x["range"] == r) for r in ("low", "high")}
-    print(f"wrote {len(rows)} image(s) to {out_dir} (low range: {ranges['low']}, high range: {ranges['high']}); "
-          f"see {out_dir / 'results.csv'}")
-    if clipped:
-        print(f"note: {clipped} pixel(s) beyond {65535 / args.png_scale:.1f} m were written as 0 in the 16-bit PNGs "
-              "(use --png-scale 256 for KITTI's format, or the NPY output)")
-    return 0
+            points = geometry.write_ply(target("ply"), pts, cols)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    d = result.decision
+    finite = depth[np.isfinite(depth)]
+    row = {"image": str(src), "output": str(rel), "status": "ok", "width": depth.shape[1], "height": depth.shape[0],
+           "range": d.range, "router": d.router, "score": "" if d.score != d.score else f"{d.score:.4f}",
+           "min_depth_m": f"{finite.min():.3f}" if finite.size else "",
+           "max_depth_m": f"{finite.max():.3f}" if finite.size else "", "ply_points": points}
+    return row, too_far
 
 
 run = entry(main)
