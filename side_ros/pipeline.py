@@ -135,12 +135,22 @@ class RobustDepthPipeline:
 
     def load_network(self, which: str, path: str | os.PathLike) -> None:
         """Load one network from a file and swap it in; on any error the previous network stays in use."""
+        model, meta = self.read_network(which, path)
+        self.install_network(which, model, meta, path)
+
+    @staticmethod
+    def read_network(which: str, path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """Read one network from a file without using it (so a caller can check a file before committing to it);
+        raises FileNotFoundError / CheckpointError / ValueError for unusable files."""
         if which not in NETWORKS:
             raise ValueError(f"network must be one of {NETWORKS}, got {which!r}")
         if which == "places":
-            model, meta = load_places365(path)
-        else:
-            model, meta = load_sidenet(path, expect_variant=None if which == "coarse" else which)
+            return load_places365(path)
+        return load_sidenet(path, expect_variant=None if which == "coarse" else which)
+
+    def install_network(self, which: str, model: torch.nn.Module, meta: dict[str, Any],
+                        path: str | os.PathLike) -> None:
+        """Put a network from read_network to use, on the pipeline's device and precision."""
         model = self._placed(model)
         with self._lock:
             self._nets[which] = model

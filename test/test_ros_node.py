@@ -533,6 +533,36 @@ def test_unavailable_device_at_start_recovers_when_the_device_is_set(harness):
         node.destroy_node()
 
 
+class HumbleDepthNode(DepthNode):
+    """The node as on Humble, whose rclpy has no post-set parameter callback: validate and apply on set."""
+
+    post_set_available = False
+
+
+@pytest.mark.parametrize("node_class", [DepthNode, HumbleDepthNode])
+def test_parameter_changes_validate_then_apply_with_and_without_a_post_set_callback(harness, tmp_path, node_class):
+    name = f"params_{node_class.__name__.lower()}"
+    node = node_class(name, namespace=name, context=harness.ctx, cli_args=node_arguments(
+        harness.checkpoints, image=f"/{name}/image", params={"router": "low", "device": "cpu"}))
+    try:
+        pipe = node.pipeline
+        broken = tmp_path / "broken.pt"
+        broken.write_bytes(b"not a checkpoint")
+        coarse = pipe.network("coarse")
+        refused = node.set_parameters_atomically([Parameter("weights.coarse", value=str(broken)),
+                                                  Parameter("router", value="coarse_depth"),
+                                                  Parameter("sigma", value=2.0)])
+        assert not refused.successful and "weights.coarse" in refused.reason
+        assert (node.get_parameter("router").value, pipe.router, pipe.sigma) == ("low", "low", 5.89)
+        assert pipe.network("coarse") is coarse
+        accepted = node.set_parameters_atomically([Parameter("router", value="coarse_depth"),
+                                                   Parameter("sigma", value=2.0)])
+        assert accepted.successful
+        assert (node.get_parameter("router").value, pipe.router, pipe.sigma) == ("coarse_depth", "coarse_depth", 2.0)
+    finally:
+        node.destroy_node()
+
+
 def test_routing_follows_live_changes_while_frames_stream(ros):
     """A camera streams at ~20 Hz while parameters change; each change shows up in the following decisions,
     refusals change nothing, and at the end every received frame is accounted for."""

@@ -48,6 +48,16 @@ class ParamSpec:
             return f"device must be auto, cpu, cuda or cuda:N; got {value!r}"
         return None
 
+    def coerce(self, value: Any) -> Any:
+        """`value` as the parameter's type (an integer for a float parameter becomes a float); ValueError with the
+        reason when it cannot be used."""
+        if isinstance(self.default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        problem = self.check(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @property
     def constraint_text(self) -> str:
         if self.constraints:

@@ -3,6 +3,7 @@
 Kept apart from the node (and free of ROS imports) so the bookkeeping that diagnostics report is one small,
 thread-safe object: the subscription callback counts receipts, the worker thread counts outcomes, the
 diagnostics timer reads a consistent snapshot. At any snapshot received == published + dropped + in_flight.
+Problems remembers when each kind of problem last happened (log throttling and the diagnostics WARN window).
 """
 
 from __future__ import annotations
@@ -86,3 +87,30 @@ class FrameStats:
                                  in_flight=self._received - self._published - dropped_total,
                                  clouds_published=self._clouds_published, clouds_dropped=dict(self._clouds_dropped),
                                  rate_hz=rate, latency_ms=latency)
+
+
+class Problems:
+    """When each problem (a drop reason, a failing stage) last happened: throttles its log line and lists the
+    recent ones, which turn diagnostics to WARN. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[str, float] = {}
+        self._logged: dict[str, float] = {}
+
+    def note(self, key: str, throttle_s: float) -> bool:
+        """Record that `key` happened now; True when it should be logged (at most once per throttle_s)."""
+        now = time.monotonic()
+        with self._lock:
+            self._seen[key] = now
+            last = self._logged.get(key)
+            if last is not None and now - last < throttle_s:
+                return False
+            self._logged[key] = now
+            return True
+
+    def recent(self, window_s: float, ignore: tuple[str, ...] = ()) -> list[str]:
+        """The problems seen in the last window_s seconds, sorted."""
+        now = time.monotonic()
+        with self._lock:
+            return sorted(k for k, t in self._seen.items() if now - t < window_s and k not in ignore)
