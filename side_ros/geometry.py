@@ -93,6 +93,18 @@ def camera_intrinsics(info: Any, height: int, width: int) -> Intrinsics:
         raise CameraInfoError("invalid_camera_info", f"unusable CameraInfo P: {exc}") from exc
 
 
+def camera_focal(info: Any | None, height: int, width: int) -> tuple[float, float] | None:
+    """(fx, fy) of the matched CameraInfo for an image of this size (metric scale of canonical-focal networks),
+    None without a usable one (the pipeline then assumes its training camera)."""
+    if info is None:
+        return None
+    try:
+        intr = camera_intrinsics(info, height, width)
+    except CameraInfoError:
+        return None
+    return (intr.fx, intr.fy)
+
+
 @lru_cache(maxsize=16)
 def _rays(height: int, width: int, intr: Intrinsics, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """(u - cx)/fx per sampled column and (v - cy)/fy per sampled row; cached because they change only with the

@@ -23,18 +23,20 @@ import torch
 from side_ros.networks.checkpoint import load_sidenet
 from side_ros.networks.places365 import WideResNet18Places365, load_places365
 from side_ros.networks.sidenet import DSSIDENet
-from side_ros.preprocess import image_to_tensor, predict_depth
+from side_ros.preprocess import Focal, image_to_tensor, predict_depth
 from side_ros.routing import routers
 from side_ros.routing.decision import RangeDecision
 from side_ros.routing.options import (
     DEFAULT_ROUTER,
     DEFAULT_SIGMA,
+    DEFAULT_STATISTIC,
     DEFAULT_TOP_K,
     DEFAULT_VOTING,
     NETWORKS,
     ROUTERS,
     ROUTING_NETWORK,
     VOTING,
+    check_statistic,
 )
 from side_ros.routing.scenes import SceneTable
 
@@ -66,22 +68,31 @@ class RobustDepthPipeline:
 
     Networks: low and high (the two DS-SIDENets), coarse (needed by router 'coarse_depth') and places (needed
     by 'scene_classification'). Any may be None until loaded; a router whose network is missing is refused.
+
+    sigma and statistic (the cde threshold and the coarse-map statistic compared with it) left as None follow
+    the loaded coarse checkpoint (its metadata 'recommended_sigma' / 'recommended_statistic', calibrated on
+    validation scenes), else the paper's 5.89 m on the maximum; a value set by the caller always wins.
+    `routing_origin()` says where each came from.
     """
 
     def __init__(self, low: DSSIDENet | None, high: DSSIDENet | None, coarse: DSSIDENet | None = None,
                  places: WideResNet18Places365 | None = None, *, scene_table: SceneTable | None = None,
                  device: str = "auto", half: bool = False, router: str = DEFAULT_ROUTER,
-                 sigma: float = DEFAULT_SIGMA, top_k: int = DEFAULT_TOP_K, voting: str = DEFAULT_VOTING):
+                 sigma: float | None = None, statistic: str | None = None, top_k: int = DEFAULT_TOP_K,
+                 voting: str = DEFAULT_VOTING):
         self._lock = threading.RLock()
         self._nets: dict[str, torch.nn.Module | None] = {"low": low, "high": high, "coarse": coarse, "places": places}
         self.sources: dict[str, str] = {}
         self.metadata: dict[str, dict[str, Any]] = {}  # each loaded file's metadata (training, recommended sigma)
         self.table = scene_table or SceneTable.default()
         self.router, self.sigma, self.top_k, self.voting = "low", DEFAULT_SIGMA, DEFAULT_TOP_K, DEFAULT_VOTING
+        self.statistic = DEFAULT_STATISTIC
+        self._explicit: set[str] = set()  # routing settings the caller chose (never replaced by a checkpoint's)
+        self._warned_no_focal = False
         self.device = torch.device("cpu")
         self.half = False
         self.set_device(device, half)
-        self.configure(router=router, sigma=sigma, top_k=top_k, voting=voting)
+        self.configure(router=router, sigma=sigma, statistic=statistic, top_k=top_k, voting=voting)
 
     @classmethod
     def from_files(cls, low: str | os.PathLike | None, high: str | os.PathLike | None,
@@ -103,26 +114,61 @@ class RobustDepthPipeline:
     def network(self, which: str) -> torch.nn.Module | None:
         return self._nets[which]
 
-    def configure(self, *, router: str | None = None, sigma: float | None = None, top_k: int | None = None,
-                  voting: str | None = None) -> None:
-        """Change routing settings; all values are checked first, so a refused change leaves everything as it was."""
+    def configure(self, *, router: str | None = None, sigma: float | None = None, statistic: str | None = None,
+                  top_k: int | None = None, voting: str | None = None) -> None:
+        """Change routing settings; all values are checked first, so a refused change leaves everything as it was.
+
+        A sigma or statistic given here is the caller's choice and is kept over any checkpoint's recommendation.
+        """
         new = {"router": self.router if router is None else router,
                "sigma": self.sigma if sigma is None else sigma,
+               "statistic": self.statistic if statistic is None else statistic,
                "top_k": self.top_k if top_k is None else top_k,
                "voting": self.voting if voting is None else voting}
         problem = self.check_settings(**new)
         if problem:
             raise ValueError(problem)
         with self._lock:
-            self.router, self.sigma, self.top_k, self.voting = (
-                new["router"], float(new["sigma"]), int(new["top_k"]), new["voting"])
+            self.router, self.sigma, self.statistic, self.top_k, self.voting = (
+                new["router"], float(new["sigma"]), new["statistic"], int(new["top_k"]), new["voting"])
+            self._explicit |= {k for k, v in (("sigma", sigma), ("statistic", statistic)) if v is not None}
+            self._adopt_recommended()
 
-    def check_settings(self, *, router: str, sigma: float, top_k: int, voting: str) -> str | None:
+    def _adopt_recommended(self) -> None:
+        """sigma/statistic not chosen by the caller follow the coarse checkpoint's calibration, if it has one."""
+        meta = self.metadata.get("coarse", {}) if self._nets["coarse"] is not None else {}
+        sigma, stat = meta.get("recommended_sigma"), meta.get("recommended_statistic")
+        if "statistic" not in self._explicit:
+            self.statistic = stat if isinstance(stat, str) and check_statistic(stat) is None \
+                else DEFAULT_STATISTIC
+        if "sigma" not in self._explicit:
+            ok = isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0
+            self.sigma = float(sigma) if ok else DEFAULT_SIGMA
+
+    def routing_origin(self) -> dict[str, str]:
+        """Where sigma and statistic come from, in words, for logs and summaries."""
+        meta = self.metadata.get("coarse", {}) if self._nets["coarse"] is not None else {}
+        src = self.sources.get("coarse", "the coarse checkpoint")
+        out = {}
+        for key, meta_key, default in (("sigma", "recommended_sigma", "the paper's 5.89 m"),
+                                       ("statistic", "recommended_statistic", "the paper's maximum")):
+            if key in self._explicit:
+                out[key] = "set by the user"
+            elif meta.get(meta_key) is not None and getattr(self, key) == meta.get(meta_key):
+                out[key] = f"calibrated for the coarse network ({meta_key} of {src})"
+            else:
+                out[key] = f"default: {default} (the coarse checkpoint recommends none)"
+        return out
+
+    def check_settings(self, *, router: str, sigma: float, top_k: int, voting: str,
+                       statistic: str = DEFAULT_STATISTIC) -> str | None:
         """The reason these settings cannot be used, or None."""
         if router not in ROUTERS:
             return f"router must be one of {ROUTERS}, got {router!r}"
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
             return f"sigma must be a positive number of metres, got {sigma!r}"
+        if check_statistic(statistic):
+            return check_statistic(statistic)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= self.table.num_classes:
             return f"top_k must be an integer in 1..{self.table.num_classes}, got {top_k!r}"
         if voting not in VOTING:
@@ -156,6 +202,8 @@ class RobustDepthPipeline:
             self._nets[which] = model
             self.sources[which] = str(meta.get("path", path))
             self.metadata[which] = meta
+            if which == "coarse":
+                self._adopt_recommended()
 
     def set_device(self, device: str, half: bool = False) -> None:
         """Move every network; half precision is used on CUDA only (on the CPU it is ignored with a warning)."""
@@ -179,22 +227,34 @@ class RobustDepthPipeline:
         return f"{self.device} ({name}), {'float16' if self.half else 'float32'}, networks loaded: {loaded}"
 
     def settings(self) -> Mapping[str, Any]:
-        return {"router": self.router, "sigma": self.sigma, "top_k": self.top_k, "voting": self.voting}
+        return {"router": self.router, "sigma": self.sigma, "statistic": self.statistic, "top_k": self.top_k,
+                "voting": self.voting}
 
     # ----------------------------------------------------------------- inference
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
+    def _check_focal(self, focal: Focal | None) -> None:
+        """Without the camera's focal, canonical-focal networks assume their training camera: say so once."""
+        if focal is None and not self._warned_no_focal and any(
+                getattr(getattr(n, "config", None), "canonical_focal", 0) for n in self._nets.values()):
+            self._warned_no_focal = True
+            warnings.warn("no camera focal length given: depth is scaled for the networks' training camera "
+                          "(pass the camera's fx, fy, e.g. from CameraInfo or --intrinsics, for metric scale)",
+                          stacklevel=3)
+
     @torch.inference_mode()
-    def route(self, rgb: torch.Tensor) -> list[RangeDecision]:
-        """Range decision for each image of an (N, 3, H, W) batch in [0, 1] on the pipeline's device."""
+    def route(self, rgb: torch.Tensor, focal: Focal | None = None) -> list[RangeDecision]:
+        """Range decision for each image of an (N, 3, H, W) batch in [0, 1] on the pipeline's device; `focal`
+        is (fx, fy) of the images in pixels (metric scale of the coarse depth)."""
         with self._lock:
             router = self.router
             if router in ("low", "high"):
                 return routers.fixed(router, rgb.shape[0])
             if router == "coarse_depth":
-                return routers.coarse_depth(self._require("coarse"), rgb, sigma=self.sigma)
+                return routers.coarse_depth(self._require("coarse"), rgb, sigma=self.sigma, statistic=self.statistic,
+                                            focal=focal)
             return routers.scene_classification(self._require("places"), rgb, self.table,
                                                 voting=self.voting, top_k=self.top_k, sigma=self.sigma)
 
@@ -205,44 +265,50 @@ class RobustDepthPipeline:
         return net
 
     @torch.inference_mode()
-    def depth_for_range(self, rgb: torch.Tensor, range_: str) -> torch.Tensor:
-        """Depth (N, 1, H, W) metres from one range's DS-SIDENet, with that range's input handling."""
-        return predict_depth(self._require(range_), rgb)
+    def depth_for_range(self, rgb: torch.Tensor, range_: str, focal: Focal | None = None) -> torch.Tensor:
+        """Depth (N, 1, H, W) metres from one range's DS-SIDENet, with that range's input handling, scaled for
+        a camera of focal (fx, fy) pixels."""
+        return predict_depth(self._require(range_), rgb, focal)
 
     @torch.inference_mode()
-    def infer(self, rgb: torch.Tensor) -> tuple[torch.Tensor, list[RangeDecision], dict[str, float]]:
+    def infer(self, rgb: torch.Tensor, focal: Focal | None = None
+              ) -> tuple[torch.Tensor, list[RangeDecision], dict[str, float]]:
         """Route and predict a batch: (depth (N,1,H,W) on device, decisions, timings). Each range runs as one batch."""
+        self._check_focal(focal)
         with self._lock:
             t0 = time.perf_counter()
-            decisions = self.route(rgb)
+            decisions = self.route(rgb, focal)
             self._sync()
             t1 = time.perf_counter()
             depth = torch.empty((rgb.shape[0], 1, *rgb.shape[-2:]), device=rgb.device, dtype=torch.float32)
             for range_ in ("low", "high"):
                 idx = [i for i, d in enumerate(decisions) if d.range == range_]
                 if idx:
-                    depth[idx] = self.depth_for_range(rgb[idx], range_)
+                    depth[idx] = self.depth_for_range(rgb[idx], range_, focal)
             self._sync()
             t2 = time.perf_counter()
         return depth, decisions, {"route": t1 - t0, "depth": t2 - t1}
 
-    def __call__(self, image: np.ndarray | torch.Tensor) -> DepthResult:
-        """One RGB image (HxWx3 uint8 NumPy, or a (3,H,W)/(1,3,H,W) tensor) -> DepthResult at its own size."""
+    def __call__(self, image: np.ndarray | torch.Tensor, focal: Focal | None = None) -> DepthResult:
+        """One RGB image (HxWx3 uint8 NumPy, or a (3,H,W)/(1,3,H,W) tensor) -> DepthResult at its own size.
+
+        focal: the camera's (fx, fy) in pixels of this image (CameraInfo K[0], K[4]); None assumes the
+        networks' training camera."""
         t0 = time.perf_counter()
         rgb = image_to_tensor(image, self.device)
         if rgb.shape[0] != 1:
             raise ValueError("__call__ takes one image; use predict_batch for batches")
         t1 = time.perf_counter()
-        results = self._results(rgb)
+        results = self._results(rgb, focal)
         results[0].timings["preprocess"] = t1 - t0
         return results[0]
 
-    def predict_batch(self, images: torch.Tensor) -> list[DepthResult]:
-        """A batch (N, 3, H, W) uint8 or float in [0, 1] -> one DepthResult per image."""
-        return self._results(image_to_tensor(images, self.device))
+    def predict_batch(self, images: torch.Tensor, focal: Focal | None = None) -> list[DepthResult]:
+        """A batch (N, 3, H, W) uint8 or float in [0, 1] from one camera -> one DepthResult per image."""
+        return self._results(image_to_tensor(images, self.device), focal)
 
-    def _results(self, rgb: torch.Tensor) -> list[DepthResult]:
-        depth, decisions, timings = self.infer(rgb)
+    def _results(self, rgb: torch.Tensor, focal: Focal | None = None) -> list[DepthResult]:
+        depth, decisions, timings = self.infer(rgb, focal)
         t0 = time.perf_counter()
         out = depth[:, 0].cpu().numpy()
         out[~np.isfinite(out)] = np.nan

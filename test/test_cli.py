@@ -291,3 +291,32 @@ def test_interrupted_images_run_lists_what_was_not_written(tmp_path, nets):
     done = status.count("ok")
     assert 2 <= done < 150 and status == ["ok"] * done + ["not written: interrupted"] * (150 - done)
     assert len(list(out.glob("*_depth.png"))) == done
+
+
+def test_commands_use_the_coarse_checkpoints_sigma_unless_given(tmp_path, weights, bags):
+    from side_ros.networks.checkpoint import load_sidenet, save_sidenet_checkpoint
+
+    model, _ = load_sidenet(weights["coarse"])
+    calibrated = save_sidenet_checkpoint(model, tmp_path / "calibrated.pt", {"recommended_sigma": 0.001})
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray((np.random.default_rng(1).random((48, 64, 3)) * 255).astype(np.uint8)).save(src / "a.png")
+    nets = ["--low", weights["low"], "--high", weights["high"], "--coarse", calibrated, "--device", "cpu"]
+    proc = run("side_ros.cli.images", src, "-o", tmp_path / "o1", *nets)
+    assert proc.returncode == 0, proc.stderr
+    assert "sigma 0.001 m (sigma calibrated for the coarse network (recommended_sigma of" in proc.stdout
+    with open(tmp_path / "o1" / "results.csv") as f:
+        assert next(csv.DictReader(f))["range"] == "high"  # any depth exceeds 1 mm
+    proc = run("side_ros.cli.images", src, "-o", tmp_path / "o2", *nets, "--sigma", 1e6)
+    assert proc.returncode == 0, proc.stderr
+    assert "sigma 1000000.000 m (sigma set by the user" in proc.stdout
+    with open(tmp_path / "o2" / "results.csv") as f:
+        assert next(csv.DictReader(f))["range"] == "low"
+    proc = run("side_ros.cli.bag", bags["mcap"], tmp_path / "bag", "--no-points", *nets)
+    assert proc.returncode == 0, proc.stderr
+    assert "sigma 0.001 m (sigma calibrated" in proc.stdout
+    with BagReader(tmp_path / "bag") as r:
+        import json
+
+        scenes = [json.loads(r.deserialize(m).data) for m in r.messages(["/side/scene"])]
+    assert {s["range"] for s in scenes} == {"high"} and {s["threshold"] for s in scenes} == {0.001}

@@ -226,3 +226,56 @@ def test_places365_download_from_a_local_server(weights, tmp_path, capsys) -> No
         assert "checksum mismatch" in err and "not a readable PyTorch checkpoint" in err and "404" in err
     finally:
         server.shutdown()
+
+
+def test_sigma_and_statistic_follow_the_coarse_checkpoint_unless_set(tmp_path, weights) -> None:
+    from side_ros.networks.checkpoint import load_sidenet, save_sidenet_checkpoint
+
+    model, _ = load_sidenet(weights["coarse"])
+    calibrated = save_sidenet_checkpoint(model, tmp_path / "calibrated.pt",
+                                         {"recommended_sigma": 3.3, "recommended_statistic": "p90"})
+    plain = save_sidenet_checkpoint(model, tmp_path / "plain.pt")
+    pipe = RobustDepthPipeline.from_files(weights["low"], weights["high"], calibrated, device="cpu")
+    assert (pipe.sigma, pipe.statistic) == (3.3, "p90")
+    origin = pipe.routing_origin()
+    assert "recommended_sigma" in origin["sigma"] and "calibrated.pt" in origin["sigma"]
+    assert "recommended_statistic" in origin["statistic"]
+    # a checkpoint without a calibration: the paper's defaults, said so
+    pipe.load_network("coarse", plain)
+    assert (pipe.sigma, pipe.statistic) == (5.89, "max")
+    assert "default" in pipe.routing_origin()["sigma"]
+    # swapping back adopts the calibration again
+    pipe.load_network("coarse", calibrated)
+    assert pipe.sigma == 3.3
+    # an explicit value always wins, also over a coarse network loaded later
+    explicit = RobustDepthPipeline.from_files(weights["low"], weights["high"], calibrated, device="cpu", sigma=7.0)
+    assert (explicit.sigma, explicit.statistic) == (7.0, "p90")
+    assert explicit.routing_origin()["sigma"] == "set by the user"
+    pipe.configure(statistic="max")
+    pipe.load_network("coarse", calibrated)
+    assert (pipe.sigma, pipe.statistic) == (3.3, "max")
+    with pytest.raises(ValueError, match="statistic must be"):
+        pipe.configure(statistic="p20")
+    assert pipe.statistic == "max"
+
+
+def test_pipeline_rescales_canonical_focal_networks_by_the_cameras_focal(tmp_path) -> None:
+    from side_ros.networks import DSSIDENet, coarse_config, high_range_config, low_range_config
+    from side_ros.networks.checkpoint import save_sidenet_checkpoint
+
+    paths = {n: save_sidenet_checkpoint(DSSIDENet(c).eval(), tmp_path / f"{n}.pt") for n, c in (
+        ("low", low_range_config(input_size=(64, 48), canonical_focal=50.0)),
+        ("high", high_range_config(input_size=(96, 32), canonical_focal=50.0)),
+        ("coarse", coarse_config(input_size=(64, 48), canonical_focal=50.0)))}
+    pipe = RobustDepthPipeline.from_files(paths["low"], paths["high"], paths["coarse"], device="cpu", router="low")
+    image = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+    with pytest.warns(UserWarning, match="no camera focal length"):
+        base = pipe(image).depth  # unknown camera: the training camera (factor 1)
+    native = pipe(image, focal=(50.0, 50.0)).depth
+    wide = pipe(image, focal=(35.0, 35.0)).depth
+    np.testing.assert_allclose(native, base, rtol=1e-6)
+    np.testing.assert_allclose(wide, base * 0.7, rtol=1e-5)
+    pipe.configure(router="coarse_depth")
+    d0 = pipe(image, focal=(50.0, 50.0)).decision.score
+    d1 = pipe(image, focal=(100.0, 100.0)).decision.score
+    assert d1 == pytest.approx(2 * d0, rel=1e-5)

@@ -123,3 +123,36 @@ def test_every_router_needs_its_routing_network_then_the_depth_networks():
         assert set(needs) <= set(NETWORKS)
         net = ROUTING_NETWORK[router]
         assert needs == ((net, "low", "high") if net else (router,))
+
+
+def test_coarse_statistics_max_is_the_papers_and_percentiles_ignore_outliers() -> None:
+    from side_ros.routing.routers import check_statistic, coarse_statistic, reduce_depth
+
+    for good in ("max", "median", "mean", "p50", "p95", "p99.5", "p100"):
+        assert check_statistic(good) is None
+    for bad in ("min", "p", "p40", "p101", "pxx", "", "95"):
+        assert "statistic must be" in check_statistic(bad)
+    depth = torch.full((1, 1, 10, 10), 3.0)
+    depth[0, 0, 0, 0] = 60.0  # one wild far pixel
+    assert float(reduce_depth(depth, "max")[0]) == 60.0
+    assert float(reduce_depth(depth, "p95")[0]) == pytest.approx(3.0)
+    assert float(reduce_depth(depth, "median")[0]) == pytest.approx(3.0)
+    assert float(reduce_depth(depth, "mean")[0]) == pytest.approx(3.57)
+    ramp = torch.arange(1, 101, dtype=torch.float32).view(1, 1, 10, 10)
+    assert float(reduce_depth(ramp, "p90")[0]) == pytest.approx(90.1)
+    with pytest.raises(ValueError, match="statistic must be"):
+        reduce_depth(depth, "min")
+    # the router uses the statistic it is given and says which
+    model = DSSIDENet(coarse_config(input_size=(64, 48))).eval()
+    rgb = torch.rand(1, 3, 48, 64)
+    p50, dmax = float(coarse_statistic(model, rgb, "p50")[0]), float(coarse_max_depth(model, rgb)[0])
+    assert p50 <= dmax
+    sigma = (p50 + dmax) / 2 if dmax > p50 else dmax * 0.999
+    by_max = coarse_depth(model, rgb, sigma=sigma, statistic="max")[0]
+    by_median = coarse_depth(model, rgb, sigma=sigma, statistic="p50")[0]
+    assert by_max.range == "high" and by_max.details["statistic"] == "max"
+    assert by_median.score == pytest.approx(p50) and by_median.details["statistic"] == "p50"
+    # canonical-focal coarse networks scale the statistic by the camera's focal
+    canon = DSSIDENet(coarse_config(input_size=(64, 48), canonical_focal=40.0)).eval()
+    base = float(coarse_statistic(canon, rgb, "max")[0])
+    assert float(coarse_statistic(canon, rgb, "max", (80.0, 80.0))[0]) == pytest.approx(2 * base, rel=1e-5)

@@ -99,12 +99,14 @@ def frame_outputs(ts: Any, header: Any, rgb: np.ndarray, result: Any, info: Any 
     return out, skipped
 
 
-def depth_bag(input_bag: str | os.PathLike, output_bag: str | os.PathLike, predict: Callable[[np.ndarray], Any], *,
+def depth_bag(input_bag: str | os.PathLike, output_bag: str | os.PathLike,
+              predict: Callable[[np.ndarray, tuple[float, float] | None], Any], *,
               image_topic: str | None = None, info_topic: str | None = None, storage: str | None = None,
               overwrite: bool = False, options: OutputOptions = OutputOptions(), compress: bool = True,
               progress: bool | None = None) -> DepthBagReport:
-    """Run `predict` (RGB uint8 HxWx3 -> result with .depth and .decision, e.g. a RobustDepthPipeline) on every
-    camera image of `input_bag` and write `output_bag` (storage: like the input when None).
+    """Run `predict` (RGB uint8 HxWx3 and the camera's (fx, fy) or None -> result with .depth and .decision, e.g.
+    a RobustDepthPipeline) on every camera image of `input_bag` and write `output_bag` (storage: like the
+    input when None).
 
     Raises BagError for unusable bags, topics or images; the partial output bag is deleted on any error (and on
     Ctrl-C), and with `overwrite` an existing output bag is replaced only once the new one is complete.
@@ -145,8 +147,9 @@ def depth_bag(input_bag: str | os.PathLike, output_bag: str | os.PathLike, predi
                         raise BagError(f"{cam.image}: frame {report.frames} (stamp "
                                        f"{bm.stamp_ns(image.header.stamp) / 1e9:.6f}): {exc}") from exc
                     t0 = time.perf_counter()
-                    result = predict(rgb)
                     stamped = infos.pick(bm.stamp_ns(image.header.stamp), msg.log_time)
+                    info = None if stamped is None else stamped.msg
+                    result = predict(rgb, geometry.camera_focal(info, rgb.shape[0], rgb.shape[1]))
                     outputs, skipped = frame_outputs(ts, image.header, rgb, result,
                                                      None if stamped is None else stamped.msg, options)
                     for topic, out in outputs.items():

@@ -273,7 +273,9 @@ def _score(report: LidarEvalReport, reader: BagReader, index: int, fmsg: Any, lo
             rgb = message_to_rgb(fmsg)
         except ImageConversionError as exc:
             raise BagError(f"{report.frame_topic}: frame {index}: {exc}") from exc
-        result = predict(rgb if rgb.flags.writeable else rgb.copy())
+        picked = infos.pick(stamp, log_time)
+        focal = geometry.camera_focal(None if picked is None else picked.msg, rgb.shape[0], rgb.shape[1])
+        result = predict(rgb if rgb.flags.writeable else rgb.copy(), focal)
         depth, chosen = result.depth, result.decision.range
     h, w = depth.shape
     picked = infos.pick(stamp, log_time)

@@ -12,7 +12,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from side_ros.cli.common import CliError, add_network_args, build_pipeline, check_new_path, entry
+from side_ros.cli.common import (
+    CliError,
+    add_network_args,
+    build_pipeline,
+    check_new_path,
+    entry,
+    routing_line,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -63,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipe = build_pipeline(args)
     print(f"side-depth-bag: {cam.image}" + (f" + {cam.info}" if cam.info else " (no camera_info: no point clouds)")
           + f" on {pipe.describe()}")
+    print(f"side-depth-bag: {routing_line(pipe)}")
     report = depth_bag(args.input, args.output, pipe, image_topic=cam.image, info_topic=cam.info,
                        storage=args.storage, overwrite=args.overwrite, options=options,
                        compress=not args.no_compress)

@@ -51,7 +51,12 @@ def add_network_args(parser: argparse.ArgumentParser, *, required: bool = True) 
     g.add_argument("--places", metavar="PTH", help="official wideresnet18_places365.pth.tar for --router "
                                                     "scene_classification (get it with side-download-places365)")
     g.add_argument("--router", choices=ROUTERS, default=DEFAULT_ROUTER, help="how each image's range is chosen")
-    g.add_argument("--sigma", type=float, default=DEFAULT_SIGMA, help="range threshold in metres (coarse_depth)")
+    g.add_argument("--sigma", type=float, default=None,
+                   help="range threshold in metres (coarse_depth; default: the coarse checkpoint's calibrated "
+                        f"recommended_sigma, else {DEFAULT_SIGMA})")
+    g.add_argument("--statistic", default=None,
+                   help="coarse-map statistic compared with sigma: max (the paper's), median, mean or pNN "
+                        "(default: the coarse checkpoint's recommended_statistic, else max)")
     g.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="voting scene categories (scene_classification)")
     g.add_argument("--voting", choices=VOTING, default=DEFAULT_VOTING, help="how the top-K categories decide")
     g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
@@ -91,9 +96,19 @@ def build_pipeline(args: argparse.Namespace) -> Any:
             warnings.simplefilter("ignore")
             return RobustDepthPipeline.from_files(paths["low"], paths["high"], paths["coarse"], places,
                                                   router=args.router, device=args.device, half=args.half,
-                                                  sigma=args.sigma, top_k=args.top_k, voting=args.voting)
+                                                  sigma=args.sigma, statistic=args.statistic, top_k=args.top_k,
+                                                  voting=args.voting)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc
+
+
+def routing_line(pipe: Any) -> str:
+    """One line saying which cde threshold and statistic a command uses and where they came from."""
+    if pipe.router != "coarse_depth":
+        return f"router {pipe.router}"
+    origin = pipe.routing_origin()
+    return (f"router coarse_depth: {pipe.statistic} of the coarse depth > sigma {pipe.sigma:.3f} m "
+            f"(sigma {origin['sigma']}; statistic {origin['statistic']})")
 
 
 def check_new_path(path: str | os.PathLike, what: str, *, overwrite: bool = False) -> Path:

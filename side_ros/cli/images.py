@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from side_ros.cli.common import CliError, add_network_args, build_pipeline, check_output_dir, entry
+from side_ros.cli.common import (
+    CliError,
+    add_network_args,
+    build_pipeline,
+    check_output_dir,
+    entry,
+    routing_line,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 FORMATS = ("png", "npy", "colormap", "ply")
@@ -159,6 +166,17 @@ def depth_png(depth: np.ndarray, scale: float) -> tuple[np.ndarray, int]:
     return units.astype(np.uint16), int(too_far.sum())
 
 
+def image_focal(camera: tuple | None, height: int, width: int) -> tuple[float, float] | None:
+    """(fx, fy) for an image of this size from --intrinsics/--camera-info (scaled when the calibration was made
+    at another size), None without a camera."""
+    if camera is None:
+        return None
+    (fx, fy, _, _), size = camera
+    if size is not None and tuple(size) != (width, height):
+        return (fx * width / size[0], fy * height / size[1])
+    return (fx, fy)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Depth maps (PNG/NPY), colour maps and point clouds for images."""
     from tqdm import tqdm
@@ -208,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipe = build_pipeline(args)
     out_dir = check_output_dir(args.output)
     print(f"side-depth-images: {len(images)} image(s) on {pipe.describe()}")
+    print(f"side-depth-images: {routing_line(pipe)}")
+    if camera is None:
+        print("side-depth-images: no --intrinsics or --camera-info: depth is scaled for the networks' training "
+              "camera (give the camera's focal for metric scale)")
     counts = {"ok": 0, "low": 0, "high": 0, "failed": 0}
     clipped = 0
     with open(out_dir / RESULTS, "w", newline="") as f:
@@ -258,7 +280,7 @@ def _one_image(pipe: object, src: Path, rel: Path, out_dir: Path, formats: set[s
     from side_ros import geometry
 
     rgb = read_rgb(src, args.max_pixels)
-    result = pipe(rgb)
+    result = pipe(rgb, image_focal(camera, rgb.shape[0], rgb.shape[1]))
     depth = result.depth
     base = out_dir / rel
     base.parent.mkdir(parents=True, exist_ok=True)

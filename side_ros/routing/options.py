@@ -7,6 +7,8 @@ all read the same values instead of copies kept in sync.
 
 from __future__ import annotations
 
+import math
+
 ROUTERS = ("scene_classification", "coarse_depth", "low", "high")
 VOTING = ("majority", "weighted", "expected")
 NETWORKS = ("low", "high", "coarse", "places")
@@ -16,6 +18,7 @@ DEFAULT_VOTING = "majority"
 PAPER_SIGMA = 5.89  # metres: the cde threshold of the paper's section 3, calibrated for its ROB-trained coarse net
 DEFAULT_SIGMA = PAPER_SIGMA
 DEFAULT_TOP_K = 15
+DEFAULT_STATISTIC = "max"  # the paper's: the single largest coarse depth; see check_statistic for the others
 
 # The network each router decides with (fixed routing needs none).
 ROUTING_NETWORK: dict[str, str | None] = {"scene_classification": "places", "coarse_depth": "coarse", "low": None,
@@ -27,3 +30,21 @@ ROUTER_NEEDS: dict[str, tuple[str, ...]] = {
     "low": ("low",),
     "high": ("high",),
 }
+
+
+def check_statistic(statistic: str) -> str | None:
+    """The reason `statistic` is not a coarse-map statistic, or None.
+
+    "max" is the paper's (the single largest pixel); "median", "mean" and "pNN" (a percentile, 50 <= NN <= 100,
+    e.g. "p95") are robust alternatives: one noisy far pixel cannot flip the decision.
+    """
+    if statistic in ("max", "median", "mean"):
+        return None
+    if isinstance(statistic, str) and statistic.startswith("p"):
+        try:
+            q = float(statistic[1:])
+        except ValueError:
+            q = math.nan
+        if 50.0 <= q <= 100.0:
+            return None
+    return f"statistic must be 'max', 'median', 'mean' or a percentile 'p50'..'p100' (e.g. 'p95'), got {statistic!r}"

@@ -35,27 +35,48 @@ RANGE_NAMES = ("low", "high")
 TABLE_FOR_RANGE = {"low": "scannet", "high": "kitti"}
 
 
+NODE_SIZES = {"indoor": (640, 480), "outdoor": (1242, 375)}  # what the node sees: VGA indoors, KITTI outdoors
+STATISTICS = ("max", "p99", "p95", "p90", "median")  # calibrated side by side; the paper's is "max"
+
+
 def procedural_test_spec(n: int, start: int = 800_000, indoor_size: Sequence[int] = (128, 96),
-                         outdoor_size: Sequence[int] = (310, 94)) -> list[dict[str, Any]]:
-    """The held-out procedural test set: seeds from 800000, never used by the shipped configs (0..4000 train,
-    900000+ validation); n indoor and n outdoor scenes, by default at the shipped networks' training sizes."""
-    return [{"name": "procedural", "kinds": ["indoor"], "seeds": [start, start + n], "size": list(indoor_size)},
-            {"name": "procedural", "kinds": ["outdoor"], "seeds": [start, start + n], "size": list(outdoor_size)}]
+                         outdoor_size: Sequence[int] = (310, 94), focal_scale: float = 1.0) -> list[dict[str, Any]]:
+    """The held-out procedural test set: seeds from 800000, never used by the shipped configs (0..800 train,
+    900000+ validation); n indoor and n outdoor scenes, by default at the shipped networks' training sizes,
+    optionally seen through a lens zoomed by `focal_scale` (the focal test)."""
+    extra = {} if focal_scale == 1.0 else {"focal_scale": float(focal_scale)}
+    return [{"name": "procedural", "kinds": ["indoor"], "seeds": [start, start + n], "size": list(indoor_size),
+             **extra},
+            {"name": "procedural", "kinds": ["outdoor"], "seeds": [start, start + n], "size": list(outdoor_size),
+             **extra}]
 
 
-def calibrate_sigma(pipe: RobustDepthPipeline, dataset: Dataset, *, progress: bool = True) -> tuple[float, float]:
-    """σ for the cde router as the paper chose it (section 3): from the coarse network's maximum depth on
-    validation images of known range, the threshold with the best routing accuracy (midway between the two
-    neighbouring maxima). Returns (sigma, accuracy on those images)."""
+def sample_focal(sample: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(fx, fy) of a dataset sample's camera, None if it has no intrinsics."""
+    K = sample.get("intrinsics")
+    return None if K is None else (float(K[0][0]), float(K[1][1]))
+
+
+def coarse_statistics(pipe: RobustDepthPipeline, dataset: Dataset, statistics: Sequence[str] = STATISTICS, *,
+                      progress: bool = True) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each statistic of the coarse network's metric depth on every image, and which images are high range."""
     coarse = pipe.network("coarse")
     if coarse is None:
         raise ValueError("calibrating sigma needs the coarse network")
-    dmax, high = [], []
+    values: dict[str, list[float]] = {st: [] for st in statistics}
+    high = []
     for i in tqdm(range(len(dataset)), desc="calibrate sigma", disable=not progress):  # type: ignore[arg-type]
         s = dataset[i]
-        dmax.append(float(routers.coarse_max_depth(coarse, s["rgb"][None].to(pipe.device))[0]))
+        depth = routers.coarse_canvas_depth(coarse, s["rgb"][None].to(pipe.device), sample_focal(s))
+        for st in statistics:
+            values[st].append(float(routers.reduce_depth(depth, st)[0]))
         high.append(int(s["range"]) == 1)
-    d, h = np.asarray(dmax), np.asarray(high)
+    return {st: np.asarray(v) for st, v in values.items()}, np.asarray(high)
+
+
+def best_threshold(d: np.ndarray, h: np.ndarray) -> tuple[float, float]:
+    """The threshold with the best routing accuracy ("high iff value > threshold"), midway between the two
+    neighbouring values, and that accuracy."""
     order = np.argsort(d)
     d, h = d[order], h[order]
     candidates = np.concatenate([[d[0] - 1e-3], (d[1:] + d[:-1]) / 2, [d[-1] + 1e-3]])
@@ -64,6 +85,35 @@ def calibrate_sigma(pipe: RobustDepthPipeline, dataset: Dataset, *, progress: bo
     scores = acc.mean(axis=1)
     best = int(np.argmax(scores))
     return float(candidates[best]), float(scores[best])
+
+
+def calibrate_sigma(pipe: RobustDepthPipeline, dataset: Dataset, *, statistic: str = "max",
+                    progress: bool = True) -> tuple[float, float]:
+    """σ for the cde router as the paper chose it (section 3): from the coarse network's maximum depth (or
+    another statistic) on validation images of known range, the threshold with the best routing accuracy.
+    Returns (sigma, accuracy on those images)."""
+    values, high = coarse_statistics(pipe, dataset, (statistic,), progress=progress)
+    return best_threshold(values[statistic], high)
+
+
+def calibrate_router(pipe: RobustDepthPipeline, dataset: Dataset, statistics: Sequence[str] = STATISTICS, *,
+                     progress: bool = True) -> dict[str, tuple[float, float, float]]:
+    """σ for each statistic on the same validation images: {statistic: (sigma, accuracy, margin)}, where the
+    margin is the gap between the classes around σ relative to σ (larger = safer on unseen images)."""
+    values, high = coarse_statistics(pipe, dataset, statistics, progress=progress)
+    out = {}
+    for st, d in values.items():
+        sigma, acc = best_threshold(d, high)
+        lows, highs = d[~high], d[high]
+        below = lows[lows <= sigma].max() if (lows <= sigma).any() else sigma
+        above = highs[highs > sigma].min() if (highs > sigma).any() else sigma
+        out[st] = (sigma, acc, float(math.log(above / below)) if below > 0 and above > 0 else 0.0)
+    return out
+
+
+def choose_statistic(calibration: Mapping[str, tuple[float, float, float]]) -> str:
+    """The statistic with the best validation accuracy, ties broken by the larger log-margin around σ."""
+    return max(calibration, key=lambda st: (round(calibration[st][1], 6), calibration[st][2]))
 
 
 def evaluate(pipe: RobustDepthPipeline, dataset: Dataset, *, protocols: Mapping[str, str | None] | None = None,
@@ -89,22 +139,23 @@ def evaluate(pipe: RobustDepthPipeline, dataset: Dataset, *, protocols: Mapping[
             s = dataset[i]
             rgb = s["rgb"][None].to(pipe.device)
             gt = s["depth"][0].numpy()
+            focal = sample_focal(s)
             true = RANGE_NAMES[int(s["range"])]
             true_ranges.append(true)
             with torch.inference_mode():
-                by_range = {r: pipe.depth_for_range(rgb, r)[0, 0].cpu().numpy() for r in RANGE_NAMES}
+                by_range = {r: pipe.depth_for_range(rgb, r, focal)[0, 0].cpu().numpy() for r in RANGE_NAMES}
                 acc("oracle routing", true).update(by_range[true], gt)
                 if pipe.network("coarse") is not None:
-                    cde = routers.coarse_depth_map(pipe.network("coarse"), rgb)[0, 0].cpu().numpy()
+                    cde = routers.coarse_depth_map(pipe.network("coarse"), rgb, focal)[0, 0].cpu().numpy()
                     acc("cde only", true).update(cde, gt)
                 for router in available:
                     pipe.configure(router=router)
-                    decision = pipe.route(rgb)[0]
+                    decision = pipe.route(rgb, focal)[0]
                     chosen[router].append(decision.range)
                     acc(f"routed ({'cde' if router == 'coarse_depth' else 'sc'})", true).update(
                         by_range[decision.range], gt)
     finally:
-        pipe.configure(**saved)
+        pipe.configure(router=saved["router"])
     order = ["cde only", "routed (cde)", "routed (sc)", "oracle routing"]
     tables = {r: {row: accs[(row, r)].compute() for row in order if (row, r) in accs} for r in RANGE_NAMES
               if any(k[1] == r for k in accs)}
@@ -137,6 +188,32 @@ def to_json(result: Mapping[str, Any]) -> dict[str, Any]:
                             "labels": list(rep.labels)} for r, rep in result["routing"].items()}}
 
 
+def focal_test(pipe: RobustDepthPipeline, n: int, scales: Sequence[float], sizes: Mapping[str, Sequence[int]],
+               native: Mapping[str, Any], cache_dir: Path | None, progress: bool) -> dict[str, dict[str, float]]:
+    """Routed REL per range on the test scenes seen through zoomed lenses, next to the native lens's."""
+    rows: dict[str, dict[str, float]] = {}
+    for scale in scales:
+        spec = procedural_test_spec(n, indoor_size=sizes["indoor"], outdoor_size=sizes["outdoor"], focal_scale=scale)
+        res = evaluate(pipe, build_from_spec(_cached(spec, cache_dir), cache_dir), routers_to_run=("coarse_depth",),
+                       progress=progress)
+        rows[f"x{scale:g}"] = {r: res["tables"][r]["routed (cde)"]["abs_rel"] for r in res["tables"]}
+        rows[f"x{scale:g}"].update({f"routing {r}": _range_accuracy(res, r) for r in res["tables"]})
+    rows["x1"] = {r: native["tables"][r]["routed (cde)"]["abs_rel"] for r in native["tables"]}
+    rows["x1"].update({f"routing {r}": _range_accuracy(native, r) for r in native["tables"]})
+    return rows
+
+
+def _range_accuracy(result: Mapping[str, Any], range_: str) -> float:
+    rep = result["routing"]["coarse_depth"]
+    i = list(rep.labels).index(range_)
+    row = rep.confusion[i]
+    return float(row[i] / max(1, row.sum()))
+
+
+def _cached(spec: list[dict[str, Any]], cache_dir: Path | None) -> list[dict[str, Any]]:
+    return [{**s, "cache": True} for s in spec] if cache_dir is not None else spec
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--low", default=None, help="low-range checkpoint (default: shipped models/low.pt)")
@@ -152,43 +229,79 @@ def main(argv: list[str] | None = None) -> int:
                         help="--procedural-test indoor image size")
     parser.add_argument("--outdoor-size", type=int, nargs=2, default=(310, 94), metavar=("W", "H"),
                         help="--procedural-test outdoor image size")
+    parser.add_argument("--node-sizes", action="store_true",
+                        help="--procedural-test at the sizes the node sees: indoor 640x480, outdoor 1242x375")
+    parser.add_argument("--focal-test", type=float, nargs="+", metavar="SCALE", default=(),
+                        help="also evaluate the test scenes through lenses zoomed by these factors, e.g. 0.7 1.4")
     parser.add_argument("--protocol-low", default=None, help="metrics protocol for low-range images (e.g. nyu_eigen)")
     parser.add_argument("--protocol-high", default=None, help="... for high-range images (e.g. kitti_benchmark)")
-    parser.add_argument("--sigma", type=float, default=DEFAULT_SIGMA)
+    parser.add_argument("--sigma", type=float, default=None,
+                        help="cde threshold in m (default: the coarse checkpoint's recommended_sigma, "
+                             f"else the paper's {DEFAULT_SIGMA})")
+    parser.add_argument("--statistic", default=None,
+                        help="coarse-map statistic compared with sigma: max (paper), median, mean, pNN "
+                             "(default: the coarse checkpoint's recommended_statistic, else max)")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
     parser.add_argument("--voting", choices=VOTING, default=DEFAULT_VOTING)
     parser.add_argument("--calibrate-sigma", type=int, metavar="N", default=0,
-                        help="first choose sigma on N indoor + N outdoor procedural validation scenes (seeds 900000+)")
+                        help="first choose sigma (and the statistic, unless --statistic) on N indoor + N outdoor "
+                             "procedural validation scenes (seeds 900000+), each statistic side by side")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="keep rendered procedural scenes here")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
+    sizes = dict(NODE_SIZES) if args.node_sizes else {"indoor": args.indoor_size, "outdoor": args.outdoor_size}
     try:
         if args.procedural_test is not None:
-            spec: Any = procedural_test_spec(args.procedural_test, indoor_size=args.indoor_size,
-                                             outdoor_size=args.outdoor_size)
+            spec: Any = _cached(procedural_test_spec(args.procedural_test, indoor_size=sizes["indoor"],
+                                                     outdoor_size=sizes["outdoor"]), args.cache_dir)
         else:
             p = Path(args.data)
             spec = yaml.safe_load(p.read_text() if p.is_file() else args.data)
-        dataset = build_from_spec(spec)
+        dataset = build_from_spec(spec, args.cache_dir)
         pipe = RobustDepthPipeline.from_files(
             args.low or default_model("low"), args.high or default_model("high"),
             args.coarse or default_model("coarse"), args.places, router="low", device=args.device,
-            sigma=args.sigma, top_k=args.top_k, voting=args.voting)
+            sigma=args.sigma, statistic=args.statistic, top_k=args.top_k, voting=args.voting)
         if args.calibrate_sigma:
-            val = build_from_spec(procedural_test_spec(args.calibrate_sigma, start=900_000,
-                                                       indoor_size=args.indoor_size, outdoor_size=args.outdoor_size))
-            sigma, acc = calibrate_sigma(pipe, val)
-            print(f"calibrated sigma: {sigma:.3f} m (routing accuracy {acc:.3f} on the validation scenes)\n")
-            pipe.configure(sigma=sigma)
+            val = build_from_spec(_cached(procedural_test_spec(args.calibrate_sigma, start=900_000,
+                                                               indoor_size=sizes["indoor"],
+                                                               outdoor_size=sizes["outdoor"]), args.cache_dir),
+                                  args.cache_dir)
+            stats = (args.statistic,) if args.statistic else STATISTICS
+            table = calibrate_router(pipe, val, stats)
+            print("| statistic | calibrated sigma (m) | validation routing accuracy | log-margin |\n|---|---|---|---|")
+            for st, (sg, ac, mg) in table.items():
+                print(f"| {st} | {sg:.3f} | {ac:.3f} | {mg:.3f} |")
+            chosen = args.statistic or choose_statistic(table)
+            sigma = args.sigma if args.sigma is not None else table[chosen][0]
+            print(f"\ncalibrated: statistic {chosen}, sigma {sigma:.3f} m\n")
+            pipe.configure(sigma=sigma, statistic=chosen)
+        origin = pipe.routing_origin()
+        print(f"cde router: statistic {pipe.statistic} ({origin['statistic']}), sigma {pipe.sigma:.3f} m "
+              f"({origin['sigma']})\n")
         result = evaluate(pipe, dataset, protocols={"low": args.protocol_low, "high": args.protocol_high},
                           max_images=args.max_images)
+        focal_rows = focal_test(pipe, args.procedural_test, args.focal_test, sizes, result, args.cache_dir,
+                                True) if args.focal_test and args.procedural_test else {}
     except (OSError, ValueError, RuntimeError, KeyError, yaml.YAMLError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report(result))
+    if focal_rows:
+        ranges = [r for r in RANGE_NAMES if r in result["tables"]]
+        print("### focal test: routed (cde) REL and routing accuracy through other lenses\n")
+        print("| lens | " + " | ".join(f"REL {r} | ratio to x1 | routing {r}" for r in ranges) + " |")
+        print("|---|" + "---|---|---|" * len(ranges))
+        for lens, row in sorted(focal_rows.items(), key=lambda kv: float(kv[0][1:])):
+            cells = [f"{row[r]:.4f} | {row[r] / focal_rows['x1'][r]:.3f} | {row[f'routing {r}']:.3f}" for r in ranges]
+            print(f"| {lens} | " + " | ".join(cells) + " |")
     if args.json:
-        args.json.write_text(json.dumps(to_json(result), indent=2))
+        out = to_json(result)
+        out["routing_origin"] = pipe.routing_origin()
+        out["focal_test"] = focal_rows
+        args.json.write_text(json.dumps(out, indent=2))
     return 0
 
 
