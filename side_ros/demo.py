@@ -102,14 +102,6 @@ class NodeProcess:
         return self.proc.returncode
 
 
-def recommended_sigma(coarse: Path) -> float | None:
-    """The sigma a coarse checkpoint was calibrated for (metadata 'recommended_sigma'), if it says."""
-    from side_ros.networks.checkpoint import read_sidenet_checkpoint
-
-    value = read_sidenet_checkpoint(coarse).get("metadata", {}).get("recommended_sigma")
-    return None if value is None else float(value)
-
-
 def node_command(image_topic: str, info_topic: str, weights: dict[str, Path], device: str,
                  sigma: float | None = None) -> list[str]:
     """The node's command line: the sample's camera topics, the weights, sigma, reliable subscriptions (no frame
@@ -241,7 +233,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
                         f.depth_at = item.perf
             cond.notify_all()
 
-    sigma = args.sigma if args.sigma is not None else recommended_sigma(weights["coarse"])
+    sigma = args.sigma  # None: the node follows the coarse checkpoint's calibration itself
     print(f"side-demo: starting the depth node (ROS_DOMAIN_ID={args.domain_id}, localhost only"
           + (f", sigma {sigma:.3f} m" if sigma is not None else "") + ") ...", flush=True)
     node_proc = NodeProcess(node_command(cam.image, cam.info, weights, args.device, sigma), out / "node.log", env)

@@ -88,6 +88,7 @@ class RobustDepthPipeline:
         self.router, self.sigma, self.top_k, self.voting = "low", DEFAULT_SIGMA, DEFAULT_TOP_K, DEFAULT_VOTING
         self.statistic = DEFAULT_STATISTIC
         self._explicit: set[str] = set()  # routing settings the caller chose (never replaced by a checkpoint's)
+        self.warn_missing_focal = True  # callers that report a missing focal themselves (the node) turn it off
         self._warned_no_focal = False
         self.device = torch.device("cpu")
         self.half = False
@@ -144,6 +145,12 @@ class RobustDepthPipeline:
         if "sigma" not in self._explicit:
             ok = isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0
             self.sigma = float(sigma) if ok else DEFAULT_SIGMA
+
+    def follow_checkpoint(self, *keys: str) -> None:
+        """Forget the caller's sigma and/or statistic: they follow the coarse checkpoint's calibration again."""
+        with self._lock:
+            self._explicit -= set(keys)
+            self._adopt_recommended()
 
     def routing_origin(self) -> dict[str, str]:
         """Where sigma and statistic come from, in words, for logs and summaries."""
@@ -237,7 +244,7 @@ class RobustDepthPipeline:
 
     def _check_focal(self, focal: Focal | None) -> None:
         """Without the camera's focal, canonical-focal networks assume their training camera: say so once."""
-        if focal is None and not self._warned_no_focal and any(
+        if focal is None and self.warn_missing_focal and not self._warned_no_focal and any(
                 getattr(getattr(n, "config", None), "canonical_focal", 0) for n in self._nets.values()):
             self._warned_no_focal = True
             warnings.warn("no camera focal length given: depth is scaled for the networks' training camera "

@@ -94,15 +94,10 @@ def test_demo_errors_are_clear(weights, tmp_path):
     assert "low" in errors[0]
 
 
-def test_demo_uses_the_coarse_checkpoints_recommended_sigma(tmp_path):
-    from side_ros.demo import node_command, recommended_sigma
-    from side_ros.networks import DSSIDENet, coarse_config
-    from side_ros.networks.checkpoint import save_sidenet_checkpoint
+def test_demo_leaves_sigma_to_the_node_unless_given(tmp_path):
+    from side_ros.demo import node_command
 
-    plain = save_sidenet_checkpoint(DSSIDENet(coarse_config(input_size=(64, 48))), tmp_path / "plain.pt")
-    tuned = save_sidenet_checkpoint(DSSIDENet(coarse_config(input_size=(64, 48))), tmp_path / "tuned.pt",
-                                    {"recommended_sigma": 12.5})
-    assert recommended_sigma(plain) is None and recommended_sigma(tuned) == 12.5
-    cmd = node_command("/cam/image", "/cam/info", {"coarse": tuned}, "cpu", 12.5)
+    cmd = node_command("/cam/image", "/cam/info", {}, "cpu", 12.5)
     assert "sigma:=12.5" in cmd and "router:=coarse_depth" in cmd
+    # without --sigma the node uses the coarse checkpoint's calibrated value (its own default)
     assert not any(a.startswith("sigma:=") for a in node_command("/cam/image", "/cam/info", {}, "cpu"))

@@ -609,3 +609,33 @@ def test_routing_follows_live_changes_while_frames_stream(ros):
                                   and int(v["frames_received"]) > int(before["frames_received"]))
     assert int(after["frames_received"]) == int(after["frames_published"]) + int(after["frames_dropped"])
     assert int(after["frames_published"]) - int(before["frames_published"]) >= 6
+
+
+def test_sigma_follows_the_coarse_checkpoint_until_set_and_again_at_zero(harness, tmp_path):
+    from side_ros.networks.checkpoint import load_sidenet, save_sidenet_checkpoint
+
+    model, _ = load_sidenet(harness.checkpoints["coarse"])
+    calibrated = save_sidenet_checkpoint(model, tmp_path / "calibrated.pt",
+                                         {"recommended_sigma": 3.25, "recommended_statistic": "p90"})
+    name = "sigma_default"
+    ckpts = {**harness.checkpoints, "coarse": calibrated}
+    node = DepthNode(name, namespace=name, context=harness.ctx, cli_args=node_arguments(
+        ckpts, image=f"/{name}/image", params={"device": "cpu"}))
+    try:
+        pipe = node.pipeline
+        assert node.get_parameter("sigma").value == 0.0 and node.get_parameter("statistic").value == ""
+        assert (pipe.sigma, pipe.statistic) == (3.25, "p90")  # no sigma given: the checkpoint's calibration
+        assert "recommended_sigma" in pipe.routing_origin()["sigma"]
+        diag = {kv.key: kv.value for kv in node.diagnostics_status().values}
+        assert (diag["sigma"], diag["statistic"]) == ("3.25", "p90")
+        assert node.set_parameters([Parameter("sigma", value=7.0)])[0].successful
+        assert (pipe.sigma, pipe.statistic) == (7.0, "p90") and pipe.routing_origin()["sigma"] == "set by the user"
+        assert node.set_parameters([Parameter("statistic", value="max")])[0].successful
+        assert pipe.statistic == "max"
+        refused = node.set_parameters([Parameter("statistic", value="p10")])[0]
+        assert not refused.successful and "statistic must be" in refused.reason and pipe.statistic == "max"
+        assert not node.set_parameters([Parameter("sigma", value=0.001)])[0].successful
+        assert node.set_parameters([Parameter("sigma", value=0.0), Parameter("statistic", value="")])[0].successful
+        assert (pipe.sigma, pipe.statistic) == (3.25, "p90")
+    finally:
+        node.destroy_node()

@@ -113,6 +113,7 @@ class DepthNode(LifecycleNode):
         self._intrinsics = IntrinsicsCache()
         self._worker = NewestFrameWorker(self._process, self.stats, self._on_worker_error)
         self._last_decision = ""
+        self._said_no_focal = False
         self._pubs: dict[str, Any] = {}
         self._image_sub = None
         self._info_sub = None
@@ -263,8 +264,14 @@ class DepthNode(LifecycleNode):
             self.stats.dropped("model_not_loaded")
             self._warn("model_not_loaded", f"dropped frame: {not_ready or 'not configured'}")
             return
+        focal = geometry.camera_focal(self._cameras.for_stamp(frame.msg.header.stamp), rgb.shape[0], rgb.shape[1])
+        if focal is None and not self._said_no_focal:
+            self._said_no_focal = True
+            self.get_logger().warning(
+                "no usable CameraInfo for this image yet: depth is scaled for the networks' training camera until "
+                f"one arrives on {self.resolve_topic_name('camera_info')} (metric scale needs the camera's focal)")
         try:
-            result = pipe(rgb)
+            result = pipe(rgb, focal)
         except Exception as exc:  # a failing network must not take the node down
             self.stats.dropped("inference_error")
             self._warn("inference_error", f"inference failed: {type(exc).__name__}: {exc}", error=True)
@@ -374,7 +381,9 @@ class DepthNode(LifecycleNode):
         state = self._state
         device = pipe.describe() if pipe is not None else f"{values['device']} (not configured)"
         kv: dict[str, object] = {
-            "state": state, "device": device, "router": values["router"], "sigma": values["sigma"],
+            "state": state, "device": device, "router": values["router"],
+            "sigma": pipe.sigma if pipe is not None else values["sigma"],
+            "statistic": pipe.statistic if pipe is not None else values["statistic"],
             "top_k": values["top_k"], "voting": values["voting"], "image_topic": self._image_topic(),
             "frames_received": snap.received, "frames_published": snap.published,
             "frames_dropped": snap.dropped_total, "frames_in_flight": snap.in_flight,

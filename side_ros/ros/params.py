@@ -12,7 +12,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from side_ros.routing.options import DEFAULT_ROUTER, DEFAULT_SIGMA, DEFAULT_TOP_K, DEFAULT_VOTING, ROUTERS, VOTING
+from side_ros.routing.options import (
+    DEFAULT_ROUTER,
+    DEFAULT_TOP_K,
+    DEFAULT_VOTING,
+    PAPER_SIGMA,
+    ROUTERS,
+    VOTING,
+    check_statistic,
+)
 
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -46,6 +54,10 @@ class ParamSpec:
                 return f"{self.name} must be in [{lo}, {hi}], got {value!r}"
         if self.name == "device" and not DEVICE_RE.match(value):
             return f"device must be auto, cpu, cuda or cuda:N; got {value!r}"
+        if self.name == "sigma" and 0.0 < value < 0.01:
+            return f"sigma must be 0 (the coarse checkpoint's calibrated value) or >= 0.01 m, got {value!r}"
+        if self.name == "statistic" and value and check_statistic(value):
+            return check_statistic(value)
         return None
 
     def coerce(self, value: Any) -> Any:
@@ -79,8 +91,13 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("router", DEFAULT_ROUTER, "Scene-understanding router choosing the depth range per image: "
               "scene_classification (Places365 top-K vote), coarse_depth (max coarse depth vs sigma), "
               "or fixed low / high", choices=ROUTERS),
-    ParamSpec("sigma", DEFAULT_SIGMA, "Depth threshold in metres between low and high range (coarse_depth "
-              "router; also the expected-range threshold of the 'expected' voting)", range=(0.01, 1000.0)),
+    ParamSpec("sigma", 0.0, "Depth threshold in metres between low and high range (coarse_depth router; also the "
+              "expected-range threshold of the 'expected' voting). 0: the value the loaded coarse checkpoint was "
+              f"calibrated for (its recommended_sigma; the paper's {PAPER_SIGMA} m if it has none)",
+              range=(0.0, 1000.0)),
+    ParamSpec("statistic", "", "Statistic of the coarse depth map compared with sigma: max (the paper's), median, "
+              "mean or pNN (a percentile, e.g. p95). Empty: the coarse checkpoint's recommended_statistic "
+              "(max if it has none)", constraints="'' (checkpoint's), max, median, mean or p50..p100"),
     ParamSpec("top_k", DEFAULT_TOP_K, "Number of top Places365 categories that vote (scene_classification)",
               range=(1, 365)),
     ParamSpec("voting", DEFAULT_VOTING, "How the top-K scene categories decide: majority vote, probability-weighted "

@@ -97,6 +97,7 @@ class NodeSettings:
                 self._log.error(f"cannot configure: {exc}; set `device` to a usable device{hint}")
                 self.not_ready = f"not configured: {exc}"
                 return False
+            pipe.warn_missing_focal = False  # the node says it itself, naming its camera_info topic
             self.pipeline = pipe
             for param, which in WEIGHT_PARAMS.items():
                 path = values[param]
@@ -138,8 +139,15 @@ class NodeSettings:
                 self.not_ready = f"router {router!r} needs " + "; ".join(
                     f"the {n} network (weights.{n}: {self.net_status[n]})" for n in missing)
                 return
-            pipe.configure(router=router, sigma=self.values["sigma"], top_k=self.values["top_k"],
+            before = (pipe.sigma, pipe.statistic)
+            pipe.configure(router=router, sigma=self.values["sigma"] or None,
+                           statistic=self.values["statistic"] or None, top_k=self.values["top_k"],
                            voting=self.values["voting"])
+            pipe.follow_checkpoint(*[k for k in ("sigma", "statistic") if not self.values[k]])
+            if router == "coarse_depth" and (pipe.sigma, pipe.statistic) != before:
+                origin = pipe.routing_origin()
+                self._log.info(f"coarse_depth: high range iff the {pipe.statistic} of the coarse depth > "
+                               f"{pipe.sigma:.3f} m (sigma {origin['sigma']}; statistic {origin['statistic']})")
             self.not_ready = None
 
     # ------------------------------------------------------------------------------------------ changes
@@ -215,7 +223,7 @@ class NodeSettings:
         self._log.info(f"weights.{which}: {self.net_status[which]}")
         recommended = meta.get("recommended_sigma") if which == "coarse" else None
         sigma = self.values["sigma"]
-        if recommended is not None and abs(float(recommended) - sigma) > 1e-3 * float(recommended):
+        if sigma and recommended is not None and abs(float(recommended) - sigma) > 1e-3 * float(recommended):
             self._log.warning(
-                f"weights.coarse was calibrated for sigma={float(recommended):.3f} m (its model card); sigma is "
-                f"{sigma:g} m: `ros2 param set {self._node_name} sigma {float(recommended):.3f}` to use it")
+                f"weights.coarse was calibrated for sigma={float(recommended):.3f} m (its model card); sigma is set "
+                f"to {sigma:g} m: `ros2 param set {self._node_name} sigma 0` follows the checkpoint")
