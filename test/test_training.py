@@ -208,3 +208,38 @@ def test_cpu_mixed_precision_only_where_bf16_is_native(monkeypatch) -> None:
     assert train.amp_settings(True, cpu) == (True, torch.bfloat16)
     monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
     assert train.amp_settings(True, cpu) == (False, torch.float32)
+
+
+def test_side_eval_calibrates_each_statistic_and_stores_the_choice_in_the_coarse_checkpoint(tmp_path, capsys) -> None:
+    from side_ros.networks import DSSIDENet, coarse_config, high_range_config, low_range_config
+    from side_ros.pipeline import RobustDepthPipeline
+
+    paths = {n: save_sidenet_checkpoint(DSSIDENet(c), tmp_path / f"{n}.pt") for n, c in (
+        ("low", low_range_config(input_size=(64, 48))), ("high", high_range_config(input_size=(96, 32))),
+        ("coarse", coarse_config(input_size=(64, 48))))}
+    args = ["--low", str(paths["low"]), "--high", str(paths["high"]), "--coarse", str(paths["coarse"]),
+            "--device", "cpu", "--indoor-size", "64", "48", "--outdoor-size", "96", "30"]
+    assert evaluate.main([*args, "--calibrate-sigma", "2", "--store-calibration"]) == 0
+    out = capsys.readouterr().out
+    for st in evaluate.STATISTICS:
+        assert f"| {st} |" in out
+    meta = read_sidenet_checkpoint(paths["coarse"])["metadata"]
+    assert meta["recommended_statistic"] in evaluate.STATISTICS and meta["recommended_sigma"] > 0
+    pipe = RobustDepthPipeline.from_files(paths["low"], paths["high"], paths["coarse"], device="cpu")
+    assert (pipe.sigma, pipe.statistic) == (meta["recommended_sigma"], meta["recommended_statistic"])
+    # the evaluation then runs with the stored calibration and says where it came from
+    assert evaluate.main([*args, "--procedural-test", "1", "--max-images", "2"]) == 0
+    assert "recommended_sigma of" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        evaluate.main([*args, "--store-calibration"])
+
+
+def test_best_threshold_and_statistic_choice_on_hand_made_values() -> None:
+    import numpy as np
+
+    d = np.array([1.0, 2.0, 3.0, 10.0, 12.0])
+    h = np.array([False, False, False, True, True])
+    sigma, acc = evaluate.best_threshold(d, h)
+    assert acc == 1.0 and 3.0 < sigma < 10.0 and sigma == pytest.approx(6.5)
+    table = {"max": (20.0, 0.9, 0.5), "p95": (6.0, 1.0, 0.2), "median": (4.0, 1.0, 0.8)}
+    assert evaluate.choose_statistic(table) == "median"  # best accuracy, then the wider margin

@@ -188,6 +188,24 @@ def to_json(result: Mapping[str, Any]) -> dict[str, Any]:
                             "labels": list(rep.labels)} for r, rep in result["routing"].items()}}
 
 
+def store_calibration(path: str | Path, sigma: float, statistic: str, accuracy: float) -> Path:
+    """Write the cde calibration into a coarse checkpoint's metadata, atomically (the file is replaced only once
+    the new one is complete); the rest of the file is kept as it is."""
+    import os
+
+    from side_ros.networks.checkpoint import read_checkpoint_file, read_sidenet_checkpoint
+
+    read_sidenet_checkpoint(path)  # refuses anything but one of our checkpoints
+    data = read_checkpoint_file(path)
+    data["metadata"] = {**dict(data.get("metadata") or {}), "recommended_sigma": round(float(sigma), 4),
+                        "recommended_statistic": statistic, "calibration_accuracy": round(float(accuracy), 4)}
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    torch.save(data, tmp)
+    os.replace(tmp, p)
+    return p
+
+
 def focal_test(pipe: RobustDepthPipeline, n: int, scales: Sequence[float], sizes: Mapping[str, Sequence[int]],
                native: Mapping[str, Any], cache_dir: Path | None, progress: bool) -> dict[str, dict[str, float]]:
     """Routed REL per range on the test scenes seen through zoomed lenses, next to the native lens's."""
@@ -220,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--high", default=None, help="high-range checkpoint (default: shipped models/high.pt)")
     parser.add_argument("--coarse", default=None, help="coarse checkpoint (default: shipped models/coarse.pt)")
     parser.add_argument("--places", default=None, help="official Places365 WRN-18 checkpoint (enables 'sc')")
-    data = parser.add_mutually_exclusive_group(required=True)
+    data = parser.add_mutually_exclusive_group()
     data.add_argument("--procedural-test", type=int, metavar="N",
                       help="the held-out procedural test set with N indoor and N outdoor scenes")
     data.add_argument("--data", help="dataset spec as YAML, e.g. \"{name: nyu, root: /data/nyu, split: test}\" "
@@ -246,29 +264,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibrate-sigma", type=int, metavar="N", default=0,
                         help="first choose sigma (and the statistic, unless --statistic) on N indoor + N outdoor "
                              "procedural validation scenes (seeds 900000+), each statistic side by side")
+    parser.add_argument("--calibrate-on", metavar="SPEC",
+                        help="calibrate on this validation dataset spec (YAML, as --data) instead of procedural "
+                             "scenes, e.g. ScanNet and KITTI validation images as the paper did")
+    parser.add_argument("--store-calibration", action="store_true",
+                        help="write the calibrated sigma and statistic into the coarse checkpoint's metadata "
+                             "(recommended_sigma / recommended_statistic), which the node and commands then use")
     parser.add_argument("--cache-dir", type=Path, default=None, help="keep rendered procedural scenes here")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     sizes = dict(NODE_SIZES) if args.node_sizes else {"indoor": args.indoor_size, "outdoor": args.outdoor_size}
+    if args.procedural_test is None and args.data is None and not args.store_calibration:
+        parser.error("give --procedural-test N or --data SPEC (or calibrate with --store-calibration)")
+    if args.store_calibration and not (args.calibrate_sigma or args.calibrate_on):
+        parser.error("--store-calibration needs --calibrate-sigma N or --calibrate-on SPEC")
     try:
+        dataset = None
         if args.procedural_test is not None:
             spec: Any = _cached(procedural_test_spec(args.procedural_test, indoor_size=sizes["indoor"],
                                                      outdoor_size=sizes["outdoor"]), args.cache_dir)
-        else:
+        elif args.data is not None:
             p = Path(args.data)
             spec = yaml.safe_load(p.read_text() if p.is_file() else args.data)
-        dataset = build_from_spec(spec, args.cache_dir)
+        if args.procedural_test is not None or args.data is not None:
+            dataset = build_from_spec(spec, args.cache_dir)
         pipe = RobustDepthPipeline.from_files(
             args.low or default_model("low"), args.high or default_model("high"),
             args.coarse or default_model("coarse"), args.places, router="low", device=args.device,
             sigma=args.sigma, statistic=args.statistic, top_k=args.top_k, voting=args.voting)
-        if args.calibrate_sigma:
-            val = build_from_spec(_cached(procedural_test_spec(args.calibrate_sigma, start=900_000,
-                                                               indoor_size=sizes["indoor"],
-                                                               outdoor_size=sizes["outdoor"]), args.cache_dir),
-                                  args.cache_dir)
+        if args.calibrate_sigma or args.calibrate_on:
+            if args.calibrate_on:
+                p = Path(args.calibrate_on)
+                val_spec = yaml.safe_load(p.read_text() if p.is_file() else args.calibrate_on)
+            else:
+                val_spec = _cached(procedural_test_spec(args.calibrate_sigma, start=900_000,
+                                                        indoor_size=sizes["indoor"], outdoor_size=sizes["outdoor"]),
+                                   args.cache_dir)
+            val = build_from_spec(val_spec, args.cache_dir)
             stats = (args.statistic,) if args.statistic else STATISTICS
             table = calibrate_router(pipe, val, stats)
             print("| statistic | calibrated sigma (m) | validation routing accuracy | log-margin |\n|---|---|---|---|")
@@ -278,9 +312,15 @@ def main(argv: list[str] | None = None) -> int:
             sigma = args.sigma if args.sigma is not None else table[chosen][0]
             print(f"\ncalibrated: statistic {chosen}, sigma {sigma:.3f} m\n")
             pipe.configure(sigma=sigma, statistic=chosen)
+            if args.store_calibration:
+                path = store_calibration(pipe.sources["coarse"], sigma, chosen, table[chosen][1])
+                print(f"stored in {path}: recommended_sigma {sigma:.3f}, recommended_statistic {chosen}\n")
+            if dataset is None:
+                return 0
         origin = pipe.routing_origin()
         print(f"cde router: statistic {pipe.statistic} ({origin['statistic']}), sigma {pipe.sigma:.3f} m "
               f"({origin['sigma']})\n")
+        assert dataset is not None
         result = evaluate(pipe, dataset, protocols={"low": args.protocol_low, "high": args.protocol_high},
                           max_images=args.max_images)
         focal_rows = focal_test(pipe, args.procedural_test, args.focal_test, sizes, result, args.cache_dir,
