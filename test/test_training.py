@@ -7,6 +7,7 @@ import pytest
 import torch
 import yaml
 
+from side_ros.cli.common import EXIT_ERROR
 from side_ros.networks import load_sidenet
 from side_ros.networks.checkpoint import read_sidenet_checkpoint, save_sidenet_checkpoint
 from side_ros.training import evaluate, export, train
@@ -46,7 +47,7 @@ def test_one_step_training_and_resume(tmp_path) -> None:
                if v.is_floating_point() and not torch.equal(v, second["state_dict"][k])]
     assert changed
     # resuming a finished run needs more steps; with more steps and a new lr it continues on the new schedule
-    assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto"]) == 2
+    assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto"]) == EXIT_ERROR
     assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto",
                        "--set", "train.steps=3", "--set", "optim.lr=0.0005"]) == 0
     third = read_sidenet_checkpoint(out / "last.pt")
@@ -61,16 +62,35 @@ def test_resume_refuses_a_different_architecture(tmp_path, capsys) -> None:
                        "--set", "train.steps=1"]) == 0
     rc = train.main([write_config(tmp_path), "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto",
                      "--set", "model.stacked=none"])
-    assert rc == 2 and "architecture differs" in capsys.readouterr().err
+    assert rc == EXIT_ERROR and "architecture differs" in capsys.readouterr().err
 
 
 def test_bad_configs_give_clear_errors(tmp_path, capsys) -> None:
-    assert train.main([str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert train.main([str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")]) == EXIT_ERROR
     assert "config file not found" in capsys.readouterr().err
-    assert train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "network=medium"]) == 2
+    assert train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "network=medium"]) == EXIT_ERROR
     assert "network must be one of" in capsys.readouterr().err
-    assert train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "model.stacked=aspp"]) == 2
+    assert train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "model.stacked=aspp"]) == \
+        EXIT_ERROR
     assert "invalid model settings" in capsys.readouterr().err
+    assert train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "data.train.seedz=[0, 2]"]) == \
+        EXIT_ERROR
+    assert "data.train: cannot build" in capsys.readouterr().err and not (tmp_path / "o" / "last.pt").exists()
+
+
+def test_unknown_config_keys_are_refused_with_the_known_ones(tmp_path) -> None:
+    """A mistyped key used to be ignored (500 steps and lr 0.002 ran); now the command refuses it in one line."""
+    proc = subprocess.run([sys.executable, "-m", "side_ros.training.train", write_config(tmp_path), "--out",
+                           str(tmp_path / "o"), "--device", "cpu", "--set", "train.step=10", "--set", "optim.lrr=0.5"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == EXIT_ERROR and "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: unknown config keys"), proc.stderr
+    assert "train.step (known: " in errors[0] and "steps" in errors[0] and "optim.lrr (known: " in errors[0]
+    assert not (tmp_path / "o").exists()
+    for bad in (["--set", "optimizer.lr=0.1"], ["--set", "optim=0.1"], ["--set", "network.size=3"]):
+        with pytest.raises(train.TrainingError):
+            train.load_config(write_config(tmp_path), bad[1:])
 
 
 def test_shipped_configs_parse_and_build() -> None:
@@ -198,7 +218,7 @@ def test_warm_start_copies_matching_weights_and_disk_cache_renders_once(tmp_path
     from side_ros.networks.sidenet import DSSIDENet
     save_sidenet_checkpoint(DSSIDENet(low_range_config(input_size=(64, 32), num_bins=8)), low)
     assert train.main([cfg_path, "--out", str(tmp_path / "third"), "--device", "cpu", "--quiet",
-                       "--init", str(low)]) == 2
+                       "--init", str(low)]) == EXIT_ERROR
 
 
 def test_cpu_mixed_precision_only_where_bf16_is_native(monkeypatch) -> None:

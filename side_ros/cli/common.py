@@ -23,6 +23,8 @@ from side_ros.routing.options import (
     VOTING,
 )
 
+# Every side_ros command exits with: 0 done, EXIT_ERROR for bad input or a failure (one `error: ...` line on
+# stderr), 2 for command-line usage errors (argparse), 130 / 143 when interrupted by Ctrl-C / SIGTERM.
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM

@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="download again even if the file exists")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    from side_ros.cli.common import EXIT_ERROR
     from side_ros.networks.checkpoint import CheckpointError
 
     try:
@@ -85,14 +86,15 @@ def main(argv: list[str] | None = None) -> int:
             expected = args.sha256 or recorded
             if expected and digest != expected.lower():
                 print(f"error: {args.output} has sha256 {digest}, expected {expected}; use --force", file=sys.stderr)
-                return 1
+                return EXIT_ERROR
             print(f"{args.output} already present (sha256 {digest})")
             return 0
         digest = download(args.url, args.output, sha256=args.sha256, quiet=args.quiet)
     except (urllib.error.URLError, OSError, ValueError, CheckpointError) as exc:
         print(f"error: could not get a valid Places365 checkpoint from {args.url}: {exc}", file=sys.stderr)
-        return 1
-    print(f"saved {args.output} (sha256 {digest}); use it with places_weights:={args.output}")
+        return EXIT_ERROR
+    print(f"saved {args.output} (sha256 {digest}); use it with the node's parameter weights.places:={args.output} "
+          f"or the commands' --places {args.output}")
     return 0
 
 

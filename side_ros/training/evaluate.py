@@ -24,6 +24,7 @@ import yaml
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from side_ros.cli.common import EXIT_ERROR
 from side_ros.metrics import DepthMetricAccumulator, format_table, routing_accuracy
 from side_ros.pipeline import RobustDepthPipeline
 from side_ros.resources import default_model
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                                 True) if args.focal_test and args.procedural_test else {}
     except (OSError, ValueError, RuntimeError, KeyError, yaml.YAMLError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     print(report(result))
     if focal_rows:
         ranges = [r for r in RANGE_NAMES if r in result["tables"]]

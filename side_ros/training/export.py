@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import yaml
 
+from side_ros.cli.common import EXIT_ERROR
 from side_ros.networks.checkpoint import load_sidenet
 from side_ros.networks.sidenet import DepthExport, DSSIDENet
 
@@ -116,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             status = "OK" if rel <= tolerance else "MISMATCH"
             print(f"{path}: max relative depth difference to PyTorch {rel:.2e} ({status})")
             if rel > tolerance:
-                return 1
+                return EXIT_ERROR
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"error: {str(exc).splitlines()[0][:500]}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     return 0
 
 

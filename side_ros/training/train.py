@@ -28,6 +28,7 @@ import torch.distributed as dist
 import yaml
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
+from side_ros.cli.common import EXIT_ERROR, EXIT_INTERRUPTED
 from side_ros.networks.checkpoint import read_sidenet_checkpoint, save_sidenet_checkpoint
 from side_ros.networks.config import PRESETS, SIDENetConfig
 from side_ros.networks.sidenet import DSSIDENet
@@ -36,8 +37,8 @@ from side_ros.training.data import TrainTransform, Transformed, build_from_spec
 DEFAULTS: dict[str, Any] = {
     "network": "low",
     "model": {},
-    "data": {"crop": None, "flip": True, "color_jitter": 0.2, "batch_size": 8, "workers": 2, "cache_dir": None,
-             "zoom": None},
+    "data": {"train": None, "val": None, "crop": None, "flip": True, "color_jitter": 0.2, "batch_size": 8,
+             "workers": 2, "cache_dir": None, "zoom": None},
     "optim": {"lr": 1e-3, "weight_decay": 1e-4, "warmup": 100, "schedule": "cosine", "grad_clip": 1.0},
     "loss": {"w_cls": 1.0, "w_reg": 1.0, "cls_target": "rounded"},
     "train": {"steps": 1000, "amp": True, "val_every": 250, "ckpt_every": 250, "log_every": 10, "seed": 0,
@@ -99,12 +100,35 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> di
         key, value = item.split("=", 1)
         node = cfg
         *parents, leaf = key.split(".")
-        for part in parents:
+        for i, part in enumerate(parents):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise TrainingError(f"--set {item}: {'.'.join(parents[:i + 1])} is not a section")
         node[leaf] = yaml.safe_load(value)
+    check_keys(cfg)
     if cfg["network"] not in PRESETS:
         raise TrainingError(f"network must be one of {sorted(PRESETS)}, got {cfg['network']!r}")
+    if not cfg["data"]["train"]:
+        raise TrainingError("data.train must name the training data, e.g. {name: procedural, seeds: [0, 800]}")
     return cfg
+
+
+def check_keys(cfg: Mapping[str, Any]) -> None:
+    """Refuse keys the trainer does not read, naming the known ones: a mistyped `--set optim.lrr=0.5` must not
+    be ignored silently. `model` is checked by SIDENetConfig, the dataset specs by their readers."""
+    problems = []
+    for section, value in cfg.items():
+        if section not in DEFAULTS:
+            problems.append(f"{section} (known: {', '.join(DEFAULTS)})")
+            continue
+        known = DEFAULTS[section]
+        if not isinstance(known, dict) or section == "model":
+            continue
+        if not isinstance(value, Mapping):
+            raise TrainingError(f"config section {section} must be a mapping, got {value!r}")
+        problems += [f"{section}.{k} (known: {', '.join(known)})" for k in value if k not in known]
+    if problems:
+        raise TrainingError("unknown config key" + ("s " if len(problems) > 1 else " ") + "; ".join(problems))
 
 
 def model_config(cfg: Mapping[str, Any]) -> SIDENetConfig:
@@ -266,10 +290,16 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
         raise TrainingError(f"cannot resume: {resume_path} does not exist")
 
     cache_dir = dcfg.get("cache_dir")
-    train_set = Transformed(build_from_spec(dcfg["train"], cache_dir),
+    datasets = {}
+    for split in ("train", "val"):
+        try:
+            datasets[split] = build_from_spec(dcfg[split], cache_dir) if dcfg.get(split) else None
+        except (TypeError, KeyError) as exc:  # an option the reader does not take, a key it needs
+            raise TrainingError(f"data.{split}: cannot build {dcfg[split]!r}: {exc}") from exc
+    train_set = Transformed(datasets["train"],
                             TrainTransform(mcfg, dcfg.get("crop"), dcfg["flip"], float(dcfg["color_jitter"]),
                                            zoom=dcfg.get("zoom")))
-    val_set = build_from_spec(dcfg["val"], cache_dir) if dcfg.get("val") else None
+    val_set = datasets["val"]
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=int(tcfg["seed"])) if world > 1 \
         else RandomSampler(train_set, replacement=True, num_samples=10 ** 9)
     loader = DataLoader(train_set, batch_size=int(dcfg["batch_size"]), sampler=sampler,
@@ -386,10 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         path = train(cfg, args.out, resume=args.resume, device_name=args.device, quiet=args.quiet, init=args.init)
     except (TrainingError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        print("interrupted; resume with --resume auto", file=sys.stderr)
-        return 130
+        print("error: interrupted; resume with --resume auto", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not args.quiet:
         print(f"done: {path}")
     return 0
