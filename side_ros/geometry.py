@@ -339,21 +339,50 @@ def write_ply(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | 
 
 
 def read_ply(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a binary little-endian PLY of float x/y/z (+ uchar red/green/blue) vertices: (N, 3), (N, 3) or None.
+    """Read the vertices of a binary little-endian PLY: x/y/z as (N, 3) float32, red/green/blue as (N, 3) uint8
+    or None.
 
-    The counterpart of write_ply, for checks and tools; other property layouts get a clear error.
+    The counterpart of write_ply, for checks and tools. Any scalar property types are read (write_ply writes float
+    and uchar); other layouts (ASCII or big-endian files, list properties, another element before the vertices,
+    no x/y/z) get a ValueError that says which.
     """
     data = Path(path).read_bytes()
     end = data.find(b"end_header\n")
     if not data.startswith(b"ply\n") or end < 0:
         raise ValueError(f"{path}: not a PLY file")
-    header = data[:end].decode("ascii").splitlines()
+    header = data[:end].decode("ascii", errors="replace").splitlines()
     if "format binary_little_endian 1.0" not in header:
         raise ValueError(f"{path}: only binary_little_endian PLY is supported")
-    count = next(int(line.split()[2]) for line in header if line.startswith("element vertex"))
-    types = {"float": "<f4", "uchar": "u1"}
-    props = [(line.split()[2], types[line.split()[1]]) for line in header if line.startswith("property")]
-    rec = np.frombuffer(data, dtype=props, count=count, offset=end + len(b"end_header\n"))
-    pts = np.stack([rec["x"], rec["y"], rec["z"]], axis=1)
-    cols = np.stack([rec["red"], rec["green"], rec["blue"]], axis=1) if "red" in rec.dtype.names else None
+    elements = [i for i, line in enumerate(header) if line.startswith("element ")]
+    if not elements or header[elements[0]].split()[:2] != ["element", "vertex"]:
+        raise ValueError(f"{path}: the first element must be 'vertex'")
+    try:
+        count = int(header[elements[0]].split()[2])
+    except (IndexError, ValueError) as exc:
+        raise ValueError(f"{path}: bad line {header[elements[0]]!r}") from exc
+    stop = elements[1] if len(elements) > 1 else len(header)
+    props = []
+    for line in header[elements[0] + 1:stop]:
+        parts = line.split()
+        if not parts or parts[0] != "property":
+            continue
+        if len(parts) != 3 or parts[1] not in _PLY_TYPES:
+            raise ValueError(f"{path}: unsupported vertex property {line!r} (scalar {', '.join(_PLY_TYPES)} only)")
+        props.append((parts[2], _PLY_TYPES[parts[1]]))
+    names = [n for n, _ in props]
+    if not {"x", "y", "z"} <= set(names):
+        raise ValueError(f"{path}: vertices without x, y, z (properties: {', '.join(names) or 'none'})")
+    try:
+        rec = np.frombuffer(data, dtype=props, count=count, offset=end + len(b"end_header\n"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: {count} vertices announced, the file is shorter") from exc
+    pts = np.stack([rec["x"], rec["y"], rec["z"]], axis=1).astype(np.float32)
+    has_rgb = {"red", "green", "blue"} <= set(names)
+    cols = np.stack([rec["red"], rec["green"], rec["blue"]], axis=1).astype(np.uint8) if has_rgb else None
     return pts, cols
+
+
+# PLY scalar types (and their sized aliases) as little-endian NumPy types
+_PLY_TYPES = {"char": "i1", "uchar": "u1", "short": "<i2", "ushort": "<u2", "int": "<i4", "uint": "<u4",
+              "float": "<f4", "double": "<f8", "int8": "i1", "uint8": "u1", "int16": "<i2", "uint16": "<u2",
+              "int32": "<i4", "uint32": "<u4", "float32": "<f4", "float64": "<f8"}

@@ -153,6 +153,37 @@ def test_ply_round_trip_skips_invalid_points(tmp_path):
     assert cols is None and back.shape == (3, 3)
 
 
+def _ply(path, header_lines, payload=b""):
+    header = "\n".join(["ply", "format binary_little_endian 1.0", *header_lines, "end_header"]) + "\n"
+    path.write_bytes(header.encode() + payload)
+    return path
+
+
+def test_ply_of_other_layouts_is_read_or_refused_with_the_reason(tmp_path):
+    """Double-precision vertices (Open3D's default) are read; layouts that cannot be read get a ValueError that
+    names what is wrong, never a bare KeyError."""
+    xyz = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    rec = np.empty(2, dtype=[("x", "<f8"), ("y", "<f8"), ("z", "<f8"), ("intensity", "<u2")])
+    rec["x"], rec["y"], rec["z"], rec["intensity"] = xyz[:, 0], xyz[:, 1], xyz[:, 2], 7
+    doubles = _ply(tmp_path / "d.ply", ["element vertex 2", "property double x", "property double y",
+                                        "property double z", "property ushort intensity", "element face 0",
+                                        "property list uchar int vertex_indices"], rec.tobytes())
+    pts, cols = geometry.read_ply(doubles)
+    assert pts.dtype == np.float32 and cols is None
+    np.testing.assert_array_equal(pts, xyz.astype(np.float32))
+    cases = {
+        "list": (["element vertex 1", "property list uchar int idx"], "unsupported vertex property"),
+        "noxyz": (["element vertex 1", "property float u"], "without x, y, z"),
+        "face_first": (["element face 1", "property uchar n", "element vertex 1", "property float x"],
+                       "first element must be 'vertex'"),
+        "short": (["element vertex 5", "property float x", "property float y", "property float z"],
+                  "5 vertices announced"),
+    }
+    for name, (lines, reason) in cases.items():
+        with pytest.raises(ValueError, match=reason):
+            geometry.read_ply(_ply(tmp_path / f"{name}.ply", lines, b"\0" * 12))
+
+
 def test_bad_arrays_get_clear_errors():
     intr = Intrinsics(1.0, 1.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="empty"):

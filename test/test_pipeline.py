@@ -43,7 +43,9 @@ def test_depth_has_the_input_size(pipe, h: int, w: int, router: str) -> None:
     res = pipe(img)
     assert res.depth.shape == (h, w) and res.depth.dtype == np.float32
     assert np.isfinite(res.depth).all() and (res.depth > 0).all()
-    assert res.decision.router == router if router in ("coarse_depth", "scene_classification") else True
+    assert res.decision.router == router
+    if router in ("low", "high"):
+        assert res.decision.range == router
     assert set(res.timings) >= {"preprocess", "route", "depth", "postprocess"}
 
 

@@ -236,8 +236,6 @@ def procedural_drive(root: str | os.PathLike, num_frames: int = 3, width: int = 
                      seed: int = 0, date: str = "2011_09_26", drive: int = 1) -> ProceduralDrive:
     """A KITTI raw drive of `num_frames` procedural outdoor scenes, all seen by one camera with KITTI's
     intrinsics scaled to width x height, with 64-beam LiDAR scans of their exact depth."""
-    import torch
-
     from side_ros import scenes
 
     K = scenes.default_intrinsics("outdoor", width, height)
@@ -250,10 +248,9 @@ def procedural_drive(root: str | os.PathLike, num_frames: int = 3, width: int = 
         cam = scenes.Camera(width, height, K, cam.rotation, cam.position)  # one calibrated camera for the drive
         out = scenes.render(scene, cam)
         depth_t = out.depth
-        mask = scenes.lidar_mask(depth_t, cam) & (depth_t > 0)
+        m = scenes.lidar_mask(depth_t, cam).cpu().numpy()  # only valid depth (> 0) is ever sampled
         depth = depth_t.float().cpu().numpy()
         rgb = out.rgb.cpu().numpy()
-        m = mask.cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
         frames.append(KittiFrame(rgb, scan_from_depth(depth, K, rgb, cam_from_velo, m)))
         depths.append(depth)
         masks.append(m)

@@ -92,14 +92,6 @@ def scene_message(header: Header, decision: RangeDecision) -> String:
     return String(data=json.dumps(payload, separators=(",", ":"), default=str))
 
 
-def parse_scene(text: str) -> dict:
-    """Inverse of scene_message's payload (for tools and tests)."""
-    data = json.loads(text)
-    if not isinstance(data, dict) or "range" not in data:
-        raise ValueError(f"not a side_ros scene message: {text[:80]!r}")
-    return data
-
-
 def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str,
                       values: Mapping[str, object]) -> DiagnosticStatus:
     """One DiagnosticStatus; values become KeyValue strings (floats with 4 significant digits)."""
