@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from side_ros import geometry
+from side_ros import geometry, payloads
 from side_ros.bags import messages as bm
 from side_ros.bags.depth_bag import OutputOptions, depth_bag
 from side_ros.bags.io import BagError, BagReader, BagWriter, copy_messages, storage_of
@@ -151,18 +151,18 @@ def test_output_messages_read_back():
     raw = ts.serialize_cdr(bm.depth_image(ts, header, depth), "sensor_msgs/msg/Image")
     back = ts.deserialize_cdr(raw, "sensor_msgs/msg/Image")
     assert cdr_header_stamp(raw) == 1_700_000_000_123_456_789 == bm.stamp_ns(back.header.stamp)
-    np.testing.assert_array_equal(bm.image_depth(back), depth)
+    np.testing.assert_array_equal(payloads.image_depth(back), depth)
     intr = geometry.Intrinsics(2.0, 3.0, 0.5, 0.5)
     rgb = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     cloud = bm.point_cloud(ts, header, geometry.depth_to_cloud(depth, intr, rgb))
-    xyz, colours = bm.cloud_xyz(ts.deserialize_cdr(ts.serialize_cdr(cloud, cloud.__msgtype__), cloud.__msgtype__))
+    xyz, colours = payloads.cloud_xyz(ts.deserialize_cdr(ts.serialize_cdr(cloud, cloud.__msgtype__), cloud.__msgtype__))
     np.testing.assert_array_equal(xyz.reshape(2, 2, 3), geometry.depth_to_points(depth, intr))
     np.testing.assert_array_equal(colours.reshape(2, 2, 3), rgb)
     mm = ts.types["sensor_msgs/msg/Image"](header=header, height=1, width=2, encoding="16UC1", is_bigendian=0, step=4,
                                            data=np.array([0, 0, 0xE8, 0x03], np.uint8))
-    np.testing.assert_array_equal(bm.image_depth(mm), [[np.nan, 1.0]])
+    np.testing.assert_array_equal(payloads.image_depth(mm), [[np.nan, 1.0]])
     with pytest.raises(ValueError, match="not a depth image"):
-        bm.image_depth(bm.color_image(ts, header, rgb))
+        payloads.image_depth(bm.color_image(ts, header, rgb))
 
 
 def test_bag_messages_are_byte_identical_to_the_nodes():
@@ -249,11 +249,11 @@ def test_depth_bag_writes_the_nodes_topics(sample, pipeline, tmp_path):
             assert (msg.height, msg.width) == (img.height, img.width)  # organized, full resolution
             if m.topic == "/side/depth":
                 assert msg.encoding == "32FC1"
-                depth = bm.image_depth(msg)
+                depth = payloads.image_depth(msg)
             elif m.topic == "/side/points":
                 assert [f.name for f in msg.fields] == ["x", "y", "z", "rgb"] and msg.point_step == 32
                 assert not msg.is_dense
-                xyz, rgb = bm.cloud_xyz(msg)
+                xyz, rgb = payloads.cloud_xyz(msg)
                 np.testing.assert_array_equal(rgb.reshape(img.height, img.width, 3),
                                               np.asarray(img.data).reshape(img.height, img.width, 3))
                 assert np.isfinite(xyz).all(axis=1).sum() == np.isfinite(depth).sum()
@@ -407,5 +407,5 @@ def test_depth_bag_on_compressed_images(pipeline, tmp_path):
     report = depth_bag(bag, tmp_path / "out", pipeline, progress=False)
     assert (report.frames, report.clouds) == (2, 2)
     with BagReader(tmp_path / "out") as r:
-        depth = bm.image_depth(r.first("/side/depth"))
+        depth = payloads.image_depth(r.first("/side/depth"))
     assert depth.shape == (48, 64) and np.isfinite(depth).all()

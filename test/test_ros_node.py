@@ -26,14 +26,13 @@ from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image, PointCloud2  # noqa: E402
 
 from side_ros import geometry  # noqa: E402
+from side_ros.payloads import cloud_array, diagnostic_values  # noqa: E402
 from side_ros.ros.depth_node import DepthNode  # noqa: E402
 from side_ros.ros.testing import (  # noqa: E402
     Probe,
     camera_info_msg,
-    cloud_array,
     compressed_msg,
     depth_array,
-    diagnostic_values,
     image_msg,
     node_arguments,
     wait_for,

@@ -25,12 +25,11 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 
+from side_ros.payloads import cloud_array, diagnostic_values  # noqa: E402
 from side_ros.ros.testing import (  # noqa: E402
     Probe,
     camera_info_msg,
-    cloud_array,
     depth_array,
-    diagnostic_values,
     image_msg,
     wait_for,
 )

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from side_ros import geometry
+from side_ros import geometry, payloads
 from side_ros import metrics as M
 from side_ros.bags import messages as bm
 from side_ros.bags.io import BagError, BagReader
@@ -223,7 +223,7 @@ def evaluate_bag(bag: str | os.PathLike, *, predict: Callable[[np.ndarray], Any]
                     if ci not in wanted:
                         continue
                     cmsg = reader.deserialize(msg)
-                    xyz, _ = bm.cloud_xyz(cmsg)
+                    xyz, _ = payloads.cloud_xyz(cmsg)
                     entry = (xyz, bm.stamp_ns(cmsg.header.stamp), cmsg.header.frame_id)
                     for fi, fmsg, flog in waiting_frames.pop(ci, []):
                         _score(report, reader, fi, fmsg, flog, entry, infos, tree, predict, camera_frame,
@@ -262,7 +262,7 @@ def _score(report: LidarEvalReport, reader: BagReader, index: int, fmsg: Any, lo
     report.camera_frame = report.camera_frame or frame
     if predict is None:
         try:
-            depth = bm.image_depth(fmsg)
+            depth = payloads.image_depth(fmsg)
         except ValueError as exc:
             raise BagError(f"{report.frame_topic}: {exc}") from exc
         chosen = None

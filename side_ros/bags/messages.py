@@ -1,29 +1,25 @@
-"""The node's output messages as rosbags objects (for bags), and reading depth, clouds and camera_info back.
+"""The node's output messages as rosbags objects (for bags), and the bag-side message helpers (headers, stamps,
+camera_info, tf, matching streams by stamp).
 
-The offline bag command must write what the live node publishes, byte for byte: the same 32FC1 depth, the same
-organized PointCloud2 (side_ros.geometry packs both), the same bgr8 colour map and the same scene JSON. The
-node builds rclpy messages (side_ros/ros/messages.py); these builders fill the rosbags dataclasses of the same
-types from the same arrays, so their CDR bytes are identical (test_bags checks it against rclpy's serializer).
-No ROS import here.
+The offline bag command must write what the live node publishes, byte for byte: both fill their messages from
+the same field values (side_ros/payloads.py), so their CDR bytes are identical (test_bags checks it against
+rclpy's serializer). Reading depth, clouds and diagnostics back is side_ros.payloads'. No ROS import.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rosbags.typesys.store import Typestore
 
-from side_ros import geometry
+from side_ros import geometry, payloads
 
-if TYPE_CHECKING:  # the package's routing imports torch; the bag tools must start without it
+if TYPE_CHECKING:
     from side_ros.routing.decision import RangeDecision
 
-LITTLE_ENDIAN_HOST = sys.byteorder == "little"
 NS = 1_000_000_000
 
 # Image encodings that hold depth rather than a camera picture (REP 118: 32FC1 metres, 16UC1 millimetres).
@@ -50,48 +46,28 @@ def copy_header(ts: Typestore, header: Any) -> Any:
     return make_header(ts, stamp_ns(header.stamp), header.frame_id)
 
 
-def _u8(arr: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
-
-
 def depth_image(ts: Typestore, header: Any, depth: np.ndarray) -> Any:
-    """(H, W) metres -> 32FC1 Image, NaN where invalid (REP 118), host byte order flagged like the node does."""
-    d = np.ascontiguousarray(depth, dtype=np.float32)
-    return ts.types["sensor_msgs/msg/Image"](
-        header=copy_header(ts, header), height=int(d.shape[0]), width=int(d.shape[1]), encoding="32FC1",
-        is_bigendian=int(not LITTLE_ENDIAN_HOST), step=int(d.shape[1]) * 4, data=_u8(d))
+    """(H, W) metres -> 32FC1 Image, NaN where invalid (REP 118), as the node publishes it."""
+    return ts.types["sensor_msgs/msg/Image"](header=copy_header(ts, header), **payloads.depth_fields(depth))
 
 
 def color_image(ts: Typestore, header: Any, pixels: np.ndarray, encoding: str = "bgr8") -> Any:
     """(H, W, 3) uint8 in the encoding's channel order -> bgr8 / rgb8 Image."""
-    if encoding not in ("bgr8", "rgb8"):
-        raise ValueError(f"encoding must be bgr8 or rgb8, got {encoding!r}")
-    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
-        raise ValueError(f"pixels must be (H, W, 3) uint8, got {pixels.dtype} {pixels.shape}")
-    return ts.types["sensor_msgs/msg/Image"](
-        header=copy_header(ts, header), height=int(pixels.shape[0]), width=int(pixels.shape[1]), encoding=encoding,
-        is_bigendian=0, step=int(pixels.shape[1]) * 3, data=_u8(pixels))
+    return ts.types["sensor_msgs/msg/Image"](header=copy_header(ts, header),
+                                             **payloads.color_fields(pixels, encoding))
 
 
 def point_cloud(ts: Typestore, header: Any, cloud: geometry.PackedCloud) -> Any:
     """Packed organized cloud -> PointCloud2 with depth_image_proc's fields (is_dense false: NaN points kept)."""
     field = ts.types["sensor_msgs/msg/PointField"]
-    return ts.types["sensor_msgs/msg/PointCloud2"](
-        header=copy_header(ts, header), height=cloud.height, width=cloud.width,
-        fields=[field(name=n, offset=o, datatype=t, count=c) for n, o, t, c in cloud.fields],
-        is_bigendian=cloud.is_bigendian, point_step=cloud.point_step, row_step=cloud.row_step,
-        data=_u8(cloud.data), is_dense=cloud.is_dense)
-
-
-def scene_payload(stamp: Any, frame_id: str, decision: RangeDecision) -> str:
-    """The node's /side/scene JSON: stamp {sec, nanosec}, frame_id, range, router, score and the evidence."""
-    payload = {"stamp": {"sec": int(stamp.sec), "nanosec": int(stamp.nanosec)}, "frame_id": frame_id,
-               **json.loads(decision.to_json())}
-    return json.dumps(payload, separators=(",", ":"), default=str)
+    values = payloads.cloud_fields(cloud)
+    values["fields"] = [field(name=n, offset=o, datatype=t, count=c) for n, o, t, c in values["fields"]]
+    return ts.types["sensor_msgs/msg/PointCloud2"](header=copy_header(ts, header), **values)
 
 
 def scene_message(ts: Typestore, header: Any, decision: RangeDecision) -> Any:
-    return ts.types["std_msgs/msg/String"](data=scene_payload(header.stamp, header.frame_id, decision))
+    """The routing decision as the node's /side/scene std_msgs/String (payloads.scene_json)."""
+    return ts.types["std_msgs/msg/String"](data=payloads.scene_json(header.stamp, header.frame_id, decision))
 
 
 def string_message(ts: Typestore, text: str) -> Any:
@@ -159,52 +135,7 @@ def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
-# ---------------------------------------------------------------------------------------------- reading back
-def _rows(msg: Any, bytes_per_pixel: int) -> np.ndarray:
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    raw = np.frombuffer(msg.data, dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data.view(np.uint8)
-    if step < w * bytes_per_pixel or raw.size < step * h:
-        raise ValueError(f"{msg.encoding} image {w}x{h}: step {step} / {raw.size} bytes do not hold the pixels")
-    return raw[:step * h].reshape(h, step)[:, :w * bytes_per_pixel]
-
-
-def image_depth(msg: Any) -> np.ndarray:
-    """A depth Image -> (H, W) float32 metres, NaN invalid: 32FC1 metres, or 16UC1 millimetres with 0 invalid."""
-    if msg.encoding == "32FC1":
-        order = ">f4" if msg.is_bigendian else "<f4"
-        d = np.ascontiguousarray(_rows(msg, 4)).view(order).astype(np.float32)
-        d[~np.isfinite(d) | (d <= 0)] = np.nan
-        return d
-    if msg.encoding in ("16UC1", "mono16"):
-        order = ">u2" if msg.is_bigendian else "<u2"
-        mm = np.ascontiguousarray(_rows(msg, 2)).view(order)
-        return np.where(mm > 0, mm.astype(np.float32) / 1000.0, np.float32(np.nan))
-    raise ValueError(f"not a depth image encoding: {msg.encoding!r} (expected 32FC1 or 16UC1)")
-
-
-def cloud_array(msg: Any) -> np.ndarray:
-    """PointCloud2 -> (height, width) structured array read through the message's own fields."""
-    fields = [(f.name, int(f.offset), int(f.datatype), int(f.count)) for f in msg.fields]
-    dtype = geometry.cloud_dtype(fields, int(msg.point_step), bool(msg.is_bigendian))
-    h, w, row_step = int(msg.height), int(msg.width), int(msg.row_step)
-    raw = np.frombuffer(msg.data, dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data.view(np.uint8)
-    if raw.size < row_step * h or row_step < w * int(msg.point_step):
-        raise ValueError(f"PointCloud2 {w}x{h}: {raw.size} bytes with row_step {row_step} cannot hold the points")
-    rows = raw[:row_step * h].reshape(h, row_step)[:, :w * int(msg.point_step)]
-    return np.ascontiguousarray(rows).view(dtype).reshape(h, w)
-
-
-def cloud_xyz(msg: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """PointCloud2 -> ((N, 3) float32 x, y, z of every point (NaN kept), (N, 3) uint8 RGB or None)."""
-    arr = cloud_array(msg).reshape(-1)
-    names = arr.dtype.names or ()
-    if not {"x", "y", "z"} <= set(names):
-        raise ValueError(f"PointCloud2 without x, y, z fields (has {', '.join(names) or 'none'})")
-    xyz = np.stack([arr["x"], arr["y"], arr["z"]], axis=1).astype(np.float32)
-    rgb = geometry.unpack_rgb(arr["rgb"].astype("<f4")) if "rgb" in names else None
-    return xyz, rgb
-
-
+# ---------------------------------------------------------------------------------------------- streams
 @dataclass(frozen=True)
 class Stamped:
     """A message with its header stamp and log time (ns), for matching streams by time."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from side_ros import payloads
 from side_ros.bags import messages as bm
 from side_ros.bags.io import BagReader, BagWriter
 
@@ -103,7 +104,7 @@ def read_ground_truth(bag: str | os.PathLike, depth_topic: str = GT_DEPTH_TOPIC,
             msg = reader.deserialize(m)
             if m.topic == depth_topic:
                 stamp = bm.stamp_ns(msg.header.stamp)
-                out.setdefault(stamp, GroundTruth(stamp, None, None, None)).depth = bm.image_depth(msg)
+                out.setdefault(stamp, GroundTruth(stamp, None, None, None)).depth = payloads.image_depth(msg)
             else:
                 data = json.loads(msg.data)
                 stamp = int(data["stamp"]["sec"]) * bm.NS + int(data["stamp"]["nanosec"])

@@ -20,7 +20,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 
-from side_ros import geometry
+from side_ros import payloads
 
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -96,27 +96,6 @@ def depth_array(msg: Image) -> np.ndarray:
     return np.ascontiguousarray(raw).view(">f4" if msg.is_bigendian else "<f4").astype(np.float32)
 
 
-def cloud_array(msg: PointCloud2) -> np.ndarray:
-    """PointCloud2 -> (height, width) structured array read through the message's own fields (as
-    sensor_msgs_py.point_cloud2.read_points does), so a wrong offset or step shows up as wrong values."""
-    fields = [(f.name, f.offset, f.datatype, f.count) for f in msg.fields]
-    dtype = geometry.cloud_dtype(fields, msg.point_step, bool(msg.is_bigendian))
-    raw = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.row_step)[:, :msg.width * msg.point_step]
-    return np.ascontiguousarray(raw).view(dtype).reshape(msg.height, msg.width)
-
-
-def diagnostic_values(msg: DiagnosticArray, name_contains: str = "depth estimation") -> dict[str, str]:
-    """KeyValues (+ level and message) of the node's status in a DiagnosticArray; {} when it is not there."""
-    for status in msg.status:
-        if name_contains in status.name:
-            out = {kv.key: kv.value for kv in status.values}
-            out["_level"] = str(int.from_bytes(status.level, "little") if isinstance(status.level, bytes)
-                                else status.level)
-            out["_message"] = status.message
-            return out
-    return {}
-
-
 def node_arguments(checkpoints: dict[str, Path], *, image: str = "/cam/image", camera_info: str = "/cam/camera_info",
                    params: dict[str, Any] | None = None) -> list[str]:
     """`--ros-args` for the depth node as `ros2 run` would get them: remappings and -p overrides."""
@@ -166,7 +145,7 @@ class Probe(Node):
     def last_diagnostics(self) -> dict[str, str]:
         """Values of the newest /diagnostics message from the depth node."""
         for msg in reversed(self.messages("diagnostics")):
-            values = diagnostic_values(msg)
+            values = payloads.diagnostic_values(msg)
             if values:
                 return values
         return {}

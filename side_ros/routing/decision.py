@@ -23,8 +23,11 @@ class RangeDecision:
         if self.range not in RANGES:
             raise ValueError(f"range must be one of {RANGES}, got {self.range!r}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """range, router, score (None for NaN, which JSON lacks) and the details, for messages and logs."""
+        score = None if self.score != self.score else self.score
+        return {"range": self.range, "router": self.router, "score": score, **self.details}
+
     def to_json(self) -> str:
         """Compact JSON for messages, bags and logs."""
-        score = None if self.score != self.score else self.score  # NaN is not JSON
-        return json.dumps({"range": self.range, "router": self.router, "score": score, **self.details},
-                          separators=(",", ":"), default=str)
+        return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
