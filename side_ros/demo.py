@@ -13,18 +13,15 @@ a ROS_DOMAIN_ID of its own), records everything the node publishes, and writes w
 Frames are replayed in lockstep: the next image is published when the node has answered the previous one (or
 after --frame-timeout), so a slow CPU cannot drop frames; the recorded spacing of the bag is kept otherwise.
 Every frame is reported answered or missing, with the reason (from the node's /diagnostics when it dropped one).
+
+This module checks the inputs, analyses what came back and writes the files, without ROS; the node process, the
+replay and the recording are side_ros/ros/demo_session.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from side_ros.cli.common import CliError, check_output_dir, entry, weight_path
+from side_ros.cli.common import check_output_dir, weight_path
+from side_ros.console import CliError, entry
 from side_ros.routing.options import DEFAULT_SIGMA
 
 DEFAULT_BAG = "data/sample/side_sample"
@@ -43,7 +41,6 @@ OUTPUT_TOPICS = {f"{NAMESPACE}/depth": "sensor_msgs/msg/Image", f"{NAMESPACE}/po
                  f"{NAMESPACE}/depth/colormap": "sensor_msgs/msg/Image", f"{NAMESPACE}/scene": "std_msgs/msg/String",
                  "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"}
 TILE_WIDTH = 320
-INFO_LEAD_S = 0.05
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -63,60 +60,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--startup-timeout", type=float, default=180.0, help="seconds for the node to come up")
     p.add_argument("--frame-timeout", type=float, default=120.0, help="seconds to wait for the node's answer")
     return p.parse_args(argv)
-
-
-# ------------------------------------------------------------------------------------------------ the node
-class NodeProcess:
-    """The depth node as a child process with its log in a file; stopped with SIGINT like `ros2 run`'s Ctrl-C."""
-
-    def __init__(self, cmd: list[str], log_path: Path, env: dict[str, str]):
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return "\n".join(text[-lines:])
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        if self.alive:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
-
-
-def node_command(image_topic: str, info_topic: str, weights: dict[str, Path], device: str,
-                 sigma: float | None = None) -> list[str]:
-    """The node's command line: the sample's camera topics, the weights, sigma, reliable subscriptions (no frame
-    lost between processes; the node's default is sensor-data best effort)."""
-    args = [sys.executable, "-m", "side_ros.ros.depth_node", "--ros-args",
-            "-r", f"image:={image_topic}", "-r", f"camera_info:={info_topic}",
-            "-p", "router:=coarse_depth", "-p", f"device:={device}", "-p", "diagnostics_period:=0.5"]
-    if sigma is not None:
-        args += ["-p", f"sigma:={float(sigma)}"]
-    for which, path in weights.items():
-        args += ["-p", f"weights.{which}:={path}"]
-    for topic in (image_topic, info_topic):
-        args += ["-p", f"qos_overrides.{topic}.subscription.reliability:=reliable",
-                 "-p", f"qos_overrides.{topic}.subscription.depth:=10"]
-    return args
 
 
 # ------------------------------------------------------------------------------------------------ results
@@ -149,24 +92,47 @@ class FrameRecord:
         return 1000.0 * (self.depth_at - self.published)
 
 
-def _diag_values(ts: Any, raw: bytes) -> dict[str, str]:
-    """The node's KeyValues (+ _level, _message) from a DiagnosticArray's CDR bytes."""
-    msg = ts.deserialize_cdr(raw, "diagnostic_msgs/msg/DiagnosticArray")
-    for status in msg.status:
-        if "depth estimation" in status.name:
-            out = {kv.key: kv.value for kv in status.values}
-            out["_level"] = str(int(status.level))
-            out["_message"] = status.message
-            return out
-    return {}
-
-
 def _dropped(values: dict[str, str], prefix: str = "dropped.") -> Counter:
     return Counter({k[len(prefix):]: int(float(v)) for k, v in values.items() if k.startswith(prefix)})
 
 
-def run_demo(args: argparse.Namespace) -> dict[str, Any]:
-    """Everything of the demo except the final files; returns the collected results."""
+@dataclass
+class DemoPlan:
+    """The checked inputs: the bag and its camera topics, one FrameRecord per image, weights, output folder."""
+
+    bag: Path
+    camera: Any  # side_ros.bags.topics.CameraTopics
+    frames: list[FrameRecord]
+    weights: dict[str, Path]
+    out: Path
+    domain_id: int
+
+
+@dataclass
+class DemoRun:
+    """What the replay recorded (side_ros/ros/demo_session.py): the node's messages per topic, its last
+    /diagnostics values, how it ended; the frames of the plan carry what came back for each."""
+
+    plan: DemoPlan
+    received: dict[str, list[Any]]
+    diagnostics: dict[str, str]
+    node_exit: int | None
+    node_died: bool
+    wall_s: float
+
+
+@dataclass
+class Analysis:
+    """The node's answers compared with the ground truth: routing accuracy, depth metrics, images per frame."""
+
+    frames: list[FrameRecord]
+    routing: Any  # metrics.RoutingAccuracy, None when no frame was answered
+    accumulator: Any  # metrics.DepthMetricAccumulator
+    images: dict[int, dict[str, np.ndarray | None]]
+
+
+def plan_demo(args: argparse.Namespace) -> DemoPlan:
+    """Check everything the demo needs before starting a node: the bag and its camera, weights, output folder."""
     from side_ros.bags.io import BagReader
     from side_ros.bags.lidar import cdr_header_stamp
     from side_ros.bags.topics import find_camera_topics
@@ -191,168 +157,25 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     out = check_output_dir(args.output)
     if (out / "bag").exists() and not (out / "bag" / "metadata.yaml").is_file():
         raise CliError(f"{out / 'bag'} exists and is not a bag from an earlier demo; choose another --output")
-    try:
-        import rclpy  # noqa: F401
-    except ImportError as exc:
-        raise CliError("the demo needs ROS 2's rclpy: run scripts/setup.sh (pip install -e '.[ros,bags]') or "
-                       "source a ROS 2 installation") from exc
-
-    os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env = dict(os.environ)
-    src_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
-    from side_ros.bags.io import default_typestore
-    from side_ros.ros.replay import BagReplayer, TopicRecorder
-
-    ts = default_typestore()
-    by_stamp = {f.stamp: f for f in frames}
-    cond = threading.Condition()
-    diags: list[tuple[float, dict[str, str]]] = []
-
-    def on_message(item: Any) -> None:
-        with cond:
-            if item.topic == "/diagnostics":
-                values = _diag_values(ts, item.raw)
-                if values:
-                    diags.append((item.perf, values))
-            else:
-                if item.topic == f"{NAMESPACE}/scene":
-                    data = json.loads(ts.deserialize_cdr(item.raw, "std_msgs/msg/String").data)
-                    stamp = int(data["stamp"]["sec"]) * 1_000_000_000 + int(data["stamp"]["nanosec"])
-                else:
-                    stamp = cdr_header_stamp(item.raw)
-                f = by_stamp.get(stamp)
-                if f is not None and item.topic not in f.outputs:
-                    f.outputs[item.topic] = item
-                    if item.topic == f"{NAMESPACE}/depth":
-                        f.depth_at = item.perf
-            cond.notify_all()
-
-    sigma = args.sigma  # None: the node follows the coarse checkpoint's calibration itself
-    print(f"side-demo: starting the depth node (ROS_DOMAIN_ID={args.domain_id}, localhost only"
-          + (f", sigma {sigma:.3f} m" if sigma is not None else "") + ") ...", flush=True)
-    node_proc = NodeProcess(node_command(cam.image, cam.info, weights, args.device, sigma), out / "node.log", env)
-    rclpy.init()
-    executor = SingleThreadedExecutor()
-    t_begin = time.perf_counter()
-    try:
-        node = rclpy.create_node("side_demo")
-        recorder = TopicRecorder(node, OUTPUT_TOPICS, on_message=on_message)
-        executor.add_node(node)
-        spin = threading.Thread(target=executor.spin, daemon=True)
-        spin.start()
-
-        current: dict[str, Any] = {"frame": None, "settled": True, "info_at": 0.0}
-
-        def gate(msg: Any) -> None:
-            """Before the next message: wait until the node answered the last image (depth, then its cloud and
-            colour map), so the next camera_info cannot overtake the frame still being processed; images go out
-            at least INFO_LEAD_S after their camera_info, which travels on another subscription."""
-            prev = current["frame"]
-            if prev is not None and not current["settled"]:
-                end = time.monotonic() + args.frame_timeout
-                with cond:
-                    cond.wait_for(lambda: prev.depth_at is not None or not node_proc.alive
-                                  or time.monotonic() > end, timeout=args.frame_timeout)
-                    if prev.depth_at is not None:
-                        cond.wait_for(lambda: len(prev.outputs) >= 4 or not node_proc.alive, timeout=2.0)
-                current["settled"] = True
-            if msg.topic == cam.image:
-                wait = current["info_at"] + INFO_LEAD_S - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-
-        def on_publish(msg: Any, perf: float) -> None:
-            if msg.topic == cam.info:
-                current["info_at"] = perf
-            elif msg.topic == cam.image:
-                f = by_stamp.get(cdr_header_stamp(msg.raw))
-                if f is not None:
-                    f.published = perf
-                    current["frame"], current["settled"] = f, False
-
-        player = BagReplayer(node, bag, rate=args.rate, topics=[cam.info, cam.image], qos="reliable", gate=gate,
-                             on_publish=on_publish)
-        _wait_ready(player, cam, node_proc, cond, diags, args.startup_timeout)
-        print(f"side-demo: node ready after {time.perf_counter() - t_begin:.1f} s; replaying {len(frames)} frames "
-              f"of {bag}", flush=True)
-        player.run()
-        # The last frame: wait for its answer, then a moment for the cloud / colour map that follow the depth.
-        last = current["frame"]
-        end = time.monotonic() + args.frame_timeout
-        with cond:
-            cond.wait_for(lambda: last is None or last.depth_at is not None or not node_proc.alive
-                          or time.monotonic() > end, timeout=args.frame_timeout)
-            t_last = time.perf_counter()
-            cond.wait_for(lambda: all(len(f.outputs) >= 4 for f in frames if f.depth_at is not None)
-                          or not node_proc.alive, timeout=3.0)
-            # One more /diagnostics after everything (device, final frame accounting).
-            cond.wait_for(lambda: any(t > t_last for t, _ in diags) or not node_proc.alive, timeout=3.0)
-        received = {t: recorder.messages(t) for t in OUTPUT_TOPICS}
-        node.destroy_node()
-    finally:
-        executor.shutdown(timeout_sec=2.0)
-        rclpy.try_shutdown()
-        died = not node_proc.alive
-        code = node_proc.stop()
-    wall = time.perf_counter() - t_begin
-    final_diag = diags[-1][1] if diags else {}
-    return {"bag": bag, "out": out, "camera": cam, "frames": frames, "received": received, "diagnostics": final_diag,
-            "node_exit": code, "node_log_tail": node_proc.tail(), "node_died": died,
-            "weights": weights, "wall_s": wall, "domain_id": args.domain_id}
-
-
-def _wait_ready(player: Any, cam: Any, node_proc: NodeProcess, cond: threading.Condition,
-                diags: list[tuple[float, dict[str, str]]], timeout: float) -> None:
-    """Until the node subscribes to the camera and says on /diagnostics that it can process frames."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if not node_proc.alive:
-            raise CliError(f"the depth node exited (code {node_proc.proc.returncode}) before it was ready:\n"
-                           + node_proc.tail())
-        with cond:
-            values = diags[-1][1] if diags else {}
-        if values.get("state") in ("unconfigured", "finalized") or values.get("_level") == "2":
-            raise CliError(f"the depth node cannot process frames: {values.get('_message')}")
-        if player.subscription_count(cam.image) > 0 and player.subscription_count(cam.info) > 0:
-            break
-        time.sleep(0.05)
-    else:
-        raise CliError(f"the depth node did not subscribe to {cam.image} within {timeout:.0f} s:\n"
-                       + node_proc.tail())
-    t0 = time.perf_counter()
-    with cond:
-        ok = cond.wait_for(lambda: any(t > t0 for t, _ in diags) or not node_proc.alive, timeout=10.0)
-        values = diags[-1][1] if diags else {}
-    if not ok or not values:
-        raise CliError("no /diagnostics from the depth node within 10 s (is DDS on localhost working?):\n"
-                       + node_proc.tail())
-    if values.get("_level") == "2":
-        raise CliError(f"the depth node cannot process frames: {values.get('_message')}")
+    return DemoPlan(bag, cam, frames, weights, out, args.domain_id)
 
 
 # ------------------------------------------------------------------------------------------------ analysis
-def analyse(res: dict[str, Any]) -> dict[str, Any]:
+def analyse(run: DemoRun) -> Analysis:
     """Decode the node's answers, compare with the ground truth, write PLYs; returns the summary data."""
-    from side_ros import geometry
+    from side_ros import geometry, payloads
     from side_ros import metrics as M
-    from side_ros.bags import messages as bm
     from side_ros.bags.io import default_typestore
     from side_ros.bags.sample import read_ground_truth
 
     ts = default_typestore()
-    frames: list[FrameRecord] = res["frames"]
-    gt = read_ground_truth(res["bag"])
-    diag = res["diagnostics"]
+    frames = run.plan.frames
+    gt = read_ground_truth(run.plan.bag)
+    diag = run.diagnostics
     node_dropped = _dropped(diag)
     cloud_dropped = _dropped(diag, "clouds_dropped.")
     acc = M.DepthMetricAccumulator(protocol="kitti_benchmark")
-    ply_dir = res["out"] / "ply"
+    ply_dir = run.plan.out / "ply"
     if ply_dir.is_dir():
         for old in ply_dir.glob("frame_*.ply"):
             old.unlink()
@@ -364,7 +187,7 @@ def analyse(res: dict[str, Any]) -> dict[str, Any]:
         f.true_range, f.kind = (g.range, g.kind) if g else (None, None)
         pred = None
         if depth_topic in f.outputs:
-            pred = bm.image_depth(ts.deserialize_cdr(f.outputs[depth_topic].raw, "sensor_msgs/msg/Image"))
+            pred = payloads.image_depth(ts.deserialize_cdr(f.outputs[depth_topic].raw, "sensor_msgs/msg/Image"))
             f.height, f.width = pred.shape
         if scene_topic in f.outputs:
             data = json.loads(ts.deserialize_cdr(f.outputs[scene_topic].raw, "std_msgs/msg/String").data)
@@ -372,14 +195,15 @@ def analyse(res: dict[str, Any]) -> dict[str, Any]:
         if pred is None:
             if f.published is None:
                 f.missing = "not published (the replay stopped early)"
-            elif res["node_died"]:
-                f.missing = f"node exited with code {res['node_exit']}"
+            elif run.node_died:
+                f.missing = f"node exited with code {run.node_exit}"
             elif node_dropped:
                 f.missing = "dropped by the node: " + ", ".join(f"{k} ({v})" for k, v in node_dropped.items())
             else:
                 f.missing = "no answer within the frame timeout"
         if points_topic in f.outputs:
-            xyz, rgb = bm.cloud_xyz(ts.deserialize_cdr(f.outputs[points_topic].raw, "sensor_msgs/msg/PointCloud2"))
+            cloud = ts.deserialize_cdr(f.outputs[points_topic].raw, "sensor_msgs/msg/PointCloud2")
+            xyz, rgb = payloads.cloud_xyz(cloud)
             name = f"frame_{f.index:02d}_{f.kind or 'frame'}.ply"
             f.cloud_points = geometry.write_ply(ply_dir / name, xyz, rgb)
         elif pred is not None:
@@ -395,7 +219,7 @@ def analyse(res: dict[str, Any]) -> dict[str, Any]:
     answered = [f for f in frames if f.chosen is not None and f.true_range is not None]
     routing = M.routing_accuracy([f.chosen for f in answered], [f.true_range for f in answered],
                                  labels=("low", "high")) if answered else None
-    return {"frames": frames, "routing": routing, "accumulator": acc, "images": images}
+    return Analysis(frames, routing, acc, images)
 
 
 def _rgb_frames(bag: Path, image_topic: str) -> dict[int, np.ndarray]:
@@ -472,12 +296,12 @@ def make_mosaic(frames: list[FrameRecord], rgbs: dict[int, np.ndarray], images: 
     Image.fromarray(mosaic).save(path)
 
 
-def write_bag(res: dict[str, Any], path: Path) -> int:
+def write_bag(run: DemoRun, path: Path) -> int:
     """The sample's messages plus the node's outputs; outputs are logged at their frame's log time plus the
     measured latency, so `ros2 bag play` shows them when the node produced them."""
     from side_ros.bags.io import BagReader, BagWriter
 
-    frames: list[FrameRecord] = res["frames"]
+    frames = run.plan.frames
     pubs = sorted((f.published, f.log_time) for f in frames if f.published is not None)
 
     def log_time_of(perf: float) -> int:
@@ -486,12 +310,12 @@ def write_bag(res: dict[str, Any], path: Path) -> int:
         return int(base[1] + max(0.0, perf - base[0]) * 1e9)
 
     n = 0
-    with BagReader(res["bag"]) as reader, BagWriter(path, "mcap", overwrite=True, compress=True) as writer:
+    with BagReader(run.plan.bag) as reader, BagWriter(path, "mcap", overwrite=True, compress=True) as writer:
         for conn in reader.connections:
             writer.copy_topic(conn, reader.typestore)
         for topic, msgtype in OUTPUT_TOPICS.items():
             writer.add_topic(topic, msgtype)
-        items = [(log_time_of(r.perf), r.topic, r.raw) for msgs in res["received"].values() for r in msgs]
+        items = [(log_time_of(r.perf), r.topic, r.raw) for msgs in run.received.values() for r in msgs]
         items += [(m.log_time, m.topic, bytes(m.raw)) for m in reader.messages()]
         for log_time, topic, raw in sorted(items, key=lambda x: x[0]):
             writer.write_raw(topic, log_time, raw)
@@ -499,19 +323,20 @@ def write_bag(res: dict[str, Any], path: Path) -> int:
     return n
 
 
-def summary_text(res: dict[str, Any], ana: dict[str, Any], files: dict[str, str]) -> str:
+def summary_text(run: DemoRun, ana: Analysis, files: dict[str, str]) -> str:
     from side_ros import metrics as M
 
-    frames: list[FrameRecord] = ana["frames"]
-    diag = res["diagnostics"]
+    frames = ana.frames
+    diag = run.diagnostics
+    plan = run.plan
     answered = [f for f in frames if f.depth_at is not None]
     complete = [f for f in answered if len(f.outputs) >= 4]
     lines = ["", "=" * 78, "side_ros demo: the real depth node on the sample bag, over ROS 2 topics",
              "=" * 78,
-             f"bag:      {res['bag']} ({res['camera'].image} + {res['camera'].info})",
-             f"node:     side_ros.ros.depth_node as /side/side_depth, ROS_DOMAIN_ID={res['domain_id']}, localhost",
+             f"bag:      {plan.bag} ({plan.camera.image} + {plan.camera.info})",
+             f"node:     side_ros.ros.depth_node as /side/side_depth, ROS_DOMAIN_ID={plan.domain_id}, localhost",
              f"device:   {diag.get('device', 'unknown (no /diagnostics received)')}",
-             "weights:  " + ", ".join(f"{k} {v}" for k, v in res["weights"].items()),
+             "weights:  " + ", ".join(f"{k} {v}" for k, v in plan.weights.items()),
              f"frames:   {len(frames)} replayed, {len(answered)} answered with depth "
              f"({len(complete)} with depth, scene, point cloud and colour map), "
              f"{len(frames) - len(answered)} missing"]
@@ -520,12 +345,12 @@ def summary_text(res: dict[str, Any], ana: dict[str, Any], files: dict[str, str]
             lines.append(f"          frame {f.index} missing: {f.missing}")
         elif f.cloud_missing:
             lines.append(f"          frame {f.index} point cloud missing: {f.cloud_missing}")
-    routing = ana["routing"]
+    routing = ana.routing
     if routing is not None:
         correct = int(np.trace(routing.confusion))
         lines += ["", f"Routing accuracy: {routing.accuracy:.3f} ({correct}/{routing.num_images} frames put in "
                   "their true depth range)", routing.to_markdown()]
-    acc = ana["accumulator"]
+    acc = ana.accumulator
     if acc.num_images:
         rows = {f"{k} range ({sum(1 for f in frames if f.true_range == k and f.metrics)} frames)": v
                 for k, v in acc.compute_groups().items()}
@@ -553,7 +378,7 @@ def summary_text(res: dict[str, Any], ana: dict[str, Any], files: dict[str, str]
         lines.append("node's own median time per stage (ms, from /diagnostics): "
                      + ", ".join(f"{k} {v:.1f}" for k, v in sorted(stages.items())))
     lines += ["", "Files:"] + [f"  {k:<12} {v}" for k, v in files.items()]
-    lines.append(f"(demo took {res['wall_s']:.1f} s from starting the node)")
+    lines.append(f"(demo took {run.wall_s:.1f} s from starting the node)")
     return "\n".join(lines)
 
 
@@ -562,39 +387,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.rate <= 0:
         raise CliError(f"--rate must be positive, got {args.rate}")
-    res = run_demo(args)
-    ana = analyse(res)
-    out: Path = res["out"]
-    rgbs = _rgb_frames(res["bag"], res["camera"].image)
-    make_mosaic(ana["frames"], rgbs, ana["images"], out / "mosaic.png")
+    plan = plan_demo(args)
+    try:
+        from side_ros.ros.demo_session import record
+    except ImportError as exc:
+        raise CliError(f"the demo needs ROS 2's rclpy ({exc}): run scripts/setup.sh (pip install -e "
+                       "'.[ros,bags]') or source a ROS 2 installation") from exc
+    run = record(plan, device=args.device, sigma=args.sigma, rate=args.rate, startup_timeout=args.startup_timeout,
+                 frame_timeout=args.frame_timeout)
+    ana = analyse(run)
+    out = plan.out
+    rgbs = _rgb_frames(plan.bag, plan.camera.image)
+    make_mosaic(ana.frames, rgbs, ana.images, out / "mosaic.png")
     bag_path = out / "bag"
-    n = write_bag(res, bag_path)
+    n = write_bag(run, bag_path)
     files = {"mosaic": str(out / "mosaic.png"), "clouds": f"{out / 'ply'} ({len(list((out / 'ply').glob('*.ply')))} "
              "PLY files)", "bag": f"{bag_path} ({n} messages, MCAP; `ros2 bag play {bag_path}`)",
              "summary": str(out / "summary.txt") + " and summary.json", "node log": str(out / "node.log")}
-    text = summary_text(res, ana, files)
+    text = summary_text(run, ana, files)
     print(text)
     (out / "summary.txt").write_text(text + "\n")
-    (out / "summary.json").write_text(json.dumps(_summary_json(res, ana), indent=2, default=str))
-    answered = sum(1 for f in ana["frames"] if f.depth_at is not None)
+    (out / "summary.json").write_text(json.dumps(_summary_json(run, ana), indent=2, default=str))
+    answered = sum(1 for f in ana.frames if f.depth_at is not None)
     if answered == 0:
         raise CliError("the node answered no frame (see the summary above and node.log)")
     return 0
 
 
-def _summary_json(res: dict[str, Any], ana: dict[str, Any]) -> dict[str, Any]:
-    routing = ana["routing"]
-    acc = ana["accumulator"]
+def _summary_json(run: DemoRun, ana: Analysis) -> dict[str, Any]:
+    routing, acc = ana.routing, ana.accumulator
     return {
-        "bag": str(res["bag"]), "device": res["diagnostics"].get("device"), "domain_id": res["domain_id"],
+        "bag": str(run.plan.bag), "device": run.diagnostics.get("device"), "domain_id": run.plan.domain_id,
         "frames": [{"index": f.index, "stamp_ns": f.stamp, "kind": f.kind, "true_range": f.true_range,
                     "chosen_range": f.chosen, "router": f.router, "score": f.score, "latency_ms": f.latency_ms,
                     "metrics": f.metrics, "cloud_points": f.cloud_points, "missing": f.missing,
-                    "cloud_missing": f.cloud_missing, "width": f.width, "height": f.height} for f in ana["frames"]],
+                    "cloud_missing": f.cloud_missing, "width": f.width, "height": f.height} for f in ana.frames],
         "routing_accuracy": None if routing is None else routing.accuracy,
         "metrics_by_range": {str(k): v for k, v in acc.compute_groups().items()} if acc.num_images else {},
         "metrics_all": acc.compute() if acc.num_images else {},
-        "node_diagnostics": res["diagnostics"], "wall_s": res["wall_s"],
+        "node_diagnostics": run.diagnostics, "wall_s": run.wall_s,
     }
 
 

@@ -95,7 +95,7 @@ def test_demo_errors_are_clear(weights, tmp_path):
 
 
 def test_demo_leaves_sigma_to_the_node_unless_given(tmp_path):
-    from side_ros.demo import node_command
+    from side_ros.ros.demo_session import node_command
 
     cmd = node_command("/cam/image", "/cam/info", {}, "cpu", 12.5)
     assert "sigma:=12.5" in cmd and "router:=coarse_depth" in cmd

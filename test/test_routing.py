@@ -111,7 +111,7 @@ def test_coarse_depth_routing_on_both_sides_of_sigma() -> None:
 
 def test_routing_options_load_without_torch():
     """The commands answer --help and refuse bad options from side_ros.routing.options alone, with no copy."""
-    code = ("import sys; import side_ros.routing, side_ros.routing.options, side_ros.cli.common; "
+    code = ("import sys; import side_ros.routing, side_ros.routing.options, side_ros.cli.common, side_ros.console; "
             "bad = [m for m in ('torch', 'rclpy') if m in sys.modules]; assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from side_ros.cli.common import EXIT_ERROR
+from side_ros.console import EXIT_ERROR
 from side_ros.networks import load_sidenet
 from side_ros.networks.checkpoint import read_sidenet_checkpoint, save_sidenet_checkpoint
 from side_ros.training import evaluate, export, train

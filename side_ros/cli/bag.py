@@ -12,14 +12,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from side_ros.cli.common import (
-    CliError,
-    add_network_args,
-    build_pipeline,
-    check_new_path,
-    entry,
-    routing_line,
-)
+from side_ros.cli.common import add_network_args, build_pipeline, check_new_path, routing_line
+from side_ros.console import CliError, entry
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

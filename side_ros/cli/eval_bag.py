@@ -12,7 +12,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from side_ros.cli.common import CliError, add_network_args, build_pipeline, entry
+from side_ros.cli.common import add_network_args, build_pipeline
+from side_ros.console import CliError, entry
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

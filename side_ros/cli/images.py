@@ -21,14 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from side_ros.cli.common import (
-    CliError,
-    add_network_args,
-    build_pipeline,
-    check_output_dir,
-    entry,
-    routing_line,
-)
+from side_ros.cli.common import add_network_args, build_pipeline, check_output_dir, routing_line
+from side_ros.console import CliError, entry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 FORMATS = ("png", "npy", "colormap", "ply")

@@ -302,7 +302,7 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
     """Replay a bag over ROS 2 with /clock."""
     import sys
 
-    from side_ros.cli.common import CliError
+    from side_ros.console import CliError
 
     args_all = list(sys.argv[1:] if argv is None else argv)
     # Our options, then ROS's after --ros-args (rclpy would read our FROM:=TO remaps as its legacy remap syntax).
@@ -348,7 +348,7 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
 
 def main() -> None:
     """Console entry point of side-replay."""
-    from side_ros.cli.common import run_cli
+    from side_ros.console import run_cli
 
     raise SystemExit(run_cli(replay_main))
 

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="download again even if the file exists")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    from side_ros.cli.common import EXIT_ERROR
+    from side_ros.console import EXIT_ERROR
     from side_ros.networks.checkpoint import CheckpointError
 
     try:

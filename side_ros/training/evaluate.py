@@ -24,7 +24,7 @@ import yaml
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from side_ros.cli.common import EXIT_ERROR
+from side_ros.console import EXIT_ERROR
 from side_ros.metrics import DepthMetricAccumulator, format_table, routing_accuracy
 from side_ros.pipeline import RobustDepthPipeline
 from side_ros.resources import default_model

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import yaml
 
-from side_ros.cli.common import EXIT_ERROR
+from side_ros.console import EXIT_ERROR
 from side_ros.networks.checkpoint import load_sidenet
 from side_ros.networks.sidenet import DepthExport, DSSIDENet
 

@@ -28,7 +28,7 @@ import torch.distributed as dist
 import yaml
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
-from side_ros.cli.common import EXIT_ERROR, EXIT_INTERRUPTED
+from side_ros.console import EXIT_ERROR, EXIT_INTERRUPTED
 from side_ros.networks.checkpoint import read_sidenet_checkpoint, save_sidenet_checkpoint
 from side_ros.networks.config import PRESETS, SIDENetConfig
 from side_ros.networks.sidenet import DSSIDENet
