@@ -27,9 +27,19 @@ with sqREL in the Eigen convention (gt) per ../shared/notes/references.md. `PAPE
 
 Valid pixels: gt finite and > 0 (the devkit's `isValid`: PNG value > 0), inside the optional crop and user
 mask, and, when a depth cap is set, min_depth < gt < max_depth (monodepth/BTS: gt > MIN & gt < MAX). The
-prediction is clamped to [pred_floor, inf) (the devkit reads predictions from uint16 PNGs, so they are at
-least 1/256 m; clamping avoids log(0) and 1/0) and, with a cap, to [min_depth, max_depth] as monodepth/BTS do.
-A non-finite prediction at a valid pixel is an error: silently dropping it would flatter a broken model.
+prediction is clamped to [pred_floor, inf) (avoids log(0) and 1/0) and, with a cap, to [min_depth, max_depth]
+as monodepth/BTS do. A non-finite prediction at a valid pixel is an error: silently dropping it would flatter a
+broken model.
+
+Missing predictions in the KITTI protocol. The devkit reads a prediction from a 16-bit PNG (value / 256 m), where
+0 means "no prediction", and fills those pixels with `interpolateBackground` (devkit/cpp/io_depth.h) before
+scoring: along each row a gap between two predictions takes the smaller of its two neighbours (the devkit's
+choice, kept as is), the ends of a row copy its first and last prediction, then along each column the rows above
+the first and below the last filled row copy it. The `kitti_benchmark` protocol
+(`fill_missing`) does the same, with "missing" meaning what a KITTI PNG stores as 0: NaN, inf, or below half a
+PNG unit (1/512 m). Clamping such pixels instead (to 1e-3 m) inflates iRMSE and SILog about 100-fold. A pixel the
+devkit leaves unfilled (an empty row between filled ones) at a valid ground-truth pixel is an error, as the
+devkit would score it with its placeholder depth -1.
 
 Aggregation:
     "per_image": metrics per image, then the plain mean over images — KITTI devkit, ROB 2018 (ScanNet and
@@ -147,6 +157,7 @@ class EvalProtocol:
     min_depth: float | None = None
     max_depth: float | None = None
     pred_floor: float = 1e-3
+    fill_missing: bool = False  # fill missing predictions as the KITTI devkit does (interpolate_background)
 
     def __post_init__(self) -> None:
         if self.crop not in CROPS:
@@ -162,7 +173,7 @@ class EvalProtocol:
 
 PROTOCOLS: dict[str, EvalProtocol] = {
     # KITTI devkit / ROB 2018 (KITTI and ScanNet went through the same tool): every gt > 0 pixel, no cap.
-    "kitti_benchmark": EvalProtocol("kitti_benchmark"),
+    "kitti_benchmark": EvalProtocol("kitti_benchmark", fill_missing=True),
     "rob_scannet": EvalProtocol("rob_scannet"),
     # Eigen split on KITTI, monodepth-style: Garg crop (the usual one) or Eigen crop, 1e-3 < gt < 80 m.
     "kitti_eigen_garg": EvalProtocol("kitti_eigen_garg", "kitti_garg", 1e-3, 80.0),
@@ -229,6 +240,52 @@ def _as_image(arr: np.ndarray, what: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# The KITTI devkit's filling of missing predictions
+
+KITTI_PNG_UNIT = 1.0 / 256.0  # metres per value of a KITTI 16-bit depth PNG
+
+
+def _fill_ends(d: np.ndarray, valid: np.ndarray, interior: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Along the last axis: copy the first valid value to the pixels before it and the last one to the pixels
+    after it; with `interior`, a gap between two valid pixels takes the smaller of the two."""
+    n = d.shape[-1]
+    idx = np.broadcast_to(np.arange(n), d.shape)
+    prev = np.maximum.accumulate(np.where(valid, idx, -1), axis=-1)
+    nxt = np.minimum.accumulate(np.where(valid, idx, n)[..., ::-1], axis=-1)[..., ::-1]
+    left = np.take_along_axis(d, np.clip(prev, 0, n - 1), axis=-1)
+    right = np.take_along_axis(d, np.clip(nxt, 0, n - 1), axis=-1)
+    has_prev, has_next = prev >= 0, nxt < n
+    out = d.copy()
+    lead, trail = ~valid & ~has_prev & has_next, ~valid & has_prev & ~has_next
+    out[lead], out[trail] = right[lead], left[trail]
+    filled = valid | lead | trail
+    if interior:
+        mid = ~valid & has_prev & has_next
+        out[mid] = np.minimum(left, right)[mid]
+        filled |= mid
+    return out, filled
+
+
+def interpolate_background(pred: Any) -> np.ndarray:
+    """A prediction (H, W, metres) with its missing pixels filled as the KITTI devkit's
+    `DepthImage::interpolateBackground` fills them; pixels it leaves empty come back NaN.
+
+    Missing: what a KITTI 16-bit PNG stores as 0 (NaN, inf, <= 0 or below half a PNG unit). Rows first: a gap
+    between two predictions gets the smaller of the two, the row's ends copy its first / last prediction; then
+    columns: rows above the first and below the last non-empty row copy it. Empty rows between non-empty ones
+    stay empty, as in the devkit.
+    """
+    d = _to_numpy(pred, "pred")
+    if d.ndim != 2:
+        raise ValueError(f"interpolate_background takes one (H, W) prediction, got shape {d.shape}")
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(d) & (d >= 0.5 * KITTI_PNG_UNIT)
+    rows, row_filled = _fill_ends(np.where(valid, d, np.nan), valid, interior=True)
+    cols, filled = _fill_ends(rows.T, row_filled.T, interior=False)
+    return np.where(filled.T, cols.T, np.nan)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Sufficient statistics of one image
 
 _STATS = (
@@ -278,9 +335,15 @@ def image_stats(pred: Any, gt: Any, protocol: EvalProtocol | str | None = None, 
     n = int(valid.sum())
     if n == 0:
         return stats
+    if prot.fill_missing:
+        p_all = interpolate_background(p_all)
     g = g_all[valid]
     p = p_all[valid]
     if not np.all(np.isfinite(p)):
+        if prot.fill_missing:
+            raise ValueError(f"{int((~np.isfinite(p)).sum())} valid ground-truth pixels have no prediction, and the "
+                             "KITTI devkit's interpolateBackground leaves them empty (rows without any prediction "
+                             "between rows with one)")
         raise ValueError(f"prediction has {int((~np.isfinite(p)).sum())} non-finite values at valid pixels")
     lo = prot.pred_floor if prot.min_depth is None else max(prot.pred_floor, prot.min_depth)
     p = np.clip(p, lo, prot.max_depth if prot.max_depth is not None else np.inf)

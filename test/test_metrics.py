@@ -17,6 +17,7 @@ from side_ros.metrics import (
     crop_mask,
     format_table,
     image_stats,
+    interpolate_background,
     routing_accuracy,
     to_leaderboard_units,
     valid_pixels,
@@ -106,6 +107,50 @@ def test_prediction_is_floored_and_nan_prediction_refused() -> None:
         compute_errors(np.ones((2, 3)), np.ones((3, 2)))
     with pytest.raises(ValueError, match="no valid"):
         compute_errors(np.ones((2, 2)), np.zeros((2, 2)))
+
+
+def test_devkit_interpolate_background_by_hand() -> None:
+    """io_depth.h's interpolateBackground, worked out by hand (0 = no prediction, as in a KITTI PNG)."""
+    # One row: the gap between 2 and 4 takes min(2, 4) = 2, the left end copies 2, the right end copies 4.
+    np.testing.assert_array_equal(interpolate_background(np.array([[0, 2, 0, 0, 4, 0.0]])), [[2, 2, 2, 2, 4, 4]])
+    # Rows first, then columns: row 1 becomes 3 3 3, row 3 becomes 5 min(5,1)=1 1; row 0 copies row 1 from below,
+    # row 4 copies row 3 from above, and row 2 (empty, between filled rows) stays empty, as in the devkit.
+    pred = np.array([[0, 0, 0], [0, 3, 0], [0, 0, 0], [5, 0, 1], [0, 0, 0]], dtype=np.float64)
+    n = np.nan
+    np.testing.assert_array_equal(interpolate_background(pred),
+                                  [[3, 3, 3], [3, 3, 3], [n, n, n], [5, 1, 1], [5, 1, 1]])
+    # NaN, inf and anything a KITTI PNG stores as 0 (below 1/512 m) count as missing; 1/256 m does not.
+    np.testing.assert_array_equal(interpolate_background(np.array([[np.nan, 7, np.inf, 1e-3, 1 / 256]])),
+                                  [[7, 7, 1 / 256, 1 / 256, 1 / 256]])
+
+
+def test_kitti_benchmark_fills_missing_predictions_like_the_devkit() -> None:
+    pred = np.array([[0, 0, 0], [0, 3, 0], [0, 0, 0], [5, 0, 1], [0, 0, 0]], dtype=np.float64)
+    gt = np.full(pred.shape, 4.0)
+    gt[2] = 0  # no ground truth in the row the devkit leaves empty
+    m = compute_errors(pred, gt, "kitti_benchmark")
+    # The devkit scores the filled prediction (above): 6 pixels of 3, 2 of 5, 4 of 1, against gt 4.
+    d = [math.log(4 / 3)] * 6 + [math.log(4 / 5)] * 2 + [math.log(4)] * 4
+    expected = {
+        "irmse": math.sqrt((6 * (1 / 4 - 1 / 3) ** 2 + 2 * (1 / 4 - 1 / 5) ** 2 + 4 * (1 / 4 - 1) ** 2) / 12),
+        "imae": (6 * (1 / 3 - 1 / 4) + 2 * (1 / 4 - 1 / 5) + 4 * (1 - 1 / 4)) / 12,
+        "mae": (6 * 1 + 2 * 1 + 4 * 3) / 12,
+        "rmse": math.sqrt((6 * 1 + 2 * 1 + 4 * 9) / 12),
+        "abs_rel": (6 * 1 / 4 + 2 * 1 / 4 + 4 * 3 / 4) / 12,
+        "sq_rel_kitti": (6 * 1 / 16 + 2 * 1 / 16 + 4 * 9 / 16) / 12,
+        "silog": math.sqrt(sum(x * x for x in d) / 12 - (sum(d) / 12) ** 2),
+        "log_mae": sum(abs(x) for x in d) / 12,
+    }
+    for key, value in expected.items():
+        assert m[key] == pytest.approx(value, rel=1e-12), key
+    # Clamping the zeros to 1e-3 m instead would make iRMSE about 1000 1/m, not 0.44.
+    assert m["irmse"] < 0.5 and compute_errors(pred, gt, "none")["irmse"] > 400
+    # Ground truth in the row the devkit leaves empty: refused, as the devkit would score its placeholder -1.
+    with pytest.raises(ValueError, match="interpolateBackground leaves them empty"):
+        compute_errors(pred, np.full(pred.shape, 4.0), "kitti_benchmark")
+    # NaN (the node's "no depth") is missing too, and filled the same way.
+    nan_pred = np.where(pred == 0, np.nan, pred)
+    assert compute_errors(nan_pred, gt, "kitti_benchmark") == pytest.approx(m)
 
 
 def test_kitti_and_eigen_sq_rel_differ_by_the_gt_factor() -> None:
@@ -271,3 +316,4 @@ def test_protocol_presets() -> None:
     assert PROTOCOLS["nyu_eigen"].max_depth == 10.0 and PROTOCOLS["nyu_eigen"].crop == "nyu_eigen"
     assert PROTOCOLS["kitti_eigen_garg"].max_depth == 80.0 and PROTOCOLS["kitti_eigen_garg"].min_depth == 1e-3
     assert PROTOCOLS["kitti_benchmark"].max_depth is None and PROTOCOLS["kitti_benchmark"].crop == "none"
+    assert PROTOCOLS["kitti_benchmark"].fill_missing and not PROTOCOLS["kitti_eigen_garg"].fill_missing
