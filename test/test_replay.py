@@ -90,6 +90,7 @@ def test_replay_bytes_timing_clock_and_remap(ctx, bags, storage):
         assert set(player.publishers) == {IMAGE_TOPIC, INFO_TOPIC, GT_DEPTH_TOPIC, "/ground_truth/range"}
         assert player.wait_for_subscribers([IMAGE_TOPIC, INFO_TOPIC, GT_DEPTH_TOPIC], 15)
         assert wait_for(lambda: rig.player_node.count_subscribers("/clock") > 0, 10)
+        t_run = time.perf_counter()
         stats = player.run()
         assert stats.published["/replay/image"] == 3 and stats.published[INFO_TOPIC] == 3
         expected = bag_messages(bags[storage], [IMAGE_TOPIC, INFO_TOPIC, GT_DEPTH_TOPIC])
@@ -99,9 +100,11 @@ def test_replay_bytes_timing_clock_and_remap(ctx, bags, storage):
         # The recorded CDR bytes, unchanged, in order, on the remapped topic.
         assert [r.raw for r in images] == [raw for _, raw in expected[IMAGE_TOPIC]]
         assert [r.raw for r in rig.recorder.messages(GT_DEPTH_TOPIC)] == [raw for _, raw in expected[GT_DEPTH_TOPIC]]
-        # Original relative timing, scaled by the rate (a loose bound: 2 shared cores run several DDS processes).
-        gaps = np.diff([r.perf for r in images])
-        np.testing.assert_allclose(gaps, PERIOD / rate, atol=0.08)
+        # Original relative timing, scaled by the rate: a message never goes out before its time in the bag (how
+        # late it is depends on the machine's load, and is what scripts/bench_replay.py measures).
+        logs = [t for t, _ in expected[IMAGE_TOPIC]]
+        for r, log in zip(images, logs, strict=True):
+            assert r.perf >= t_run + (log - logs[0]) / 1e9 / rate
         # /clock: bag time, never backwards, from the first to the last message's log time.
         clocks = [bm.stamp_ns(deserialize_message(r.raw, message_class(r.msgtype)).clock)
                   for r in rig.recorder.messages("/clock")]
@@ -114,17 +117,23 @@ def test_replay_bytes_timing_clock_and_remap(ctx, bags, storage):
 
 
 def test_topic_filter_loop_and_gate_pause(ctx, bags):
+    """Order and causality, not wall-clock gaps: the machine may be busy at any moment (here, deliberately, while
+    the first message is handed over) and the assertions must hold all the same."""
     rig = Rig(ctx, {IMAGE_TOPIC: "sensor_msgs/msg/Image"})
     published: list[float] = []
-    paused = {"done": False}
+    gate_held: list[float] = []
+    busy = 0.7  # the first publish takes this long: later messages are late, none may be early
 
     def gate(msg):
-        if len(published) == 1 and not paused["done"]:  # hold the second image back for 0.5 s
-            paused["done"] = True
+        if len(published) == 1 and not gate_held:  # hold the second image back for 0.5 s
+            t0 = time.perf_counter()
             time.sleep(0.5)
+            gate_held.append(time.perf_counter() - t0)
 
     def on_publish(msg, perf):
         published.append(perf)
+        if len(published) == 1:
+            time.sleep(busy)
         if len(published) == 6:
             player.stop()
 
@@ -133,13 +142,26 @@ def test_topic_filter_loop_and_gate_pause(ctx, bags):
                              gate=gate, on_publish=on_publish, qos="reliable")
         assert list(player.publishers) == [IMAGE_TOPIC]
         assert player.wait_for_subscribers([IMAGE_TOPIC], 15)
+        t_run = time.perf_counter()
         stats = player.run()
         assert stats.loops == 2 and stats.published[IMAGE_TOPIC] == 6
         assert wait_for(lambda: rig.recorder.count(IMAGE_TOPIC) == 6, 10)
-        gaps = np.diff(published)
-        assert gaps[0] == pytest.approx(PERIOD + 0.5, abs=0.08)  # the gate's pause ...
-        assert gaps[1] == pytest.approx(PERIOD, abs=0.08)  # ... does not squeeze the following spacing
-        assert gaps[3] == pytest.approx(PERIOD, abs=0.08)
+        recorded = bag_messages(bags["mcap"], [IMAGE_TOPIC])[IMAGE_TOPIC]
+        raw = [r for _, r in recorded]
+        assert [r.raw for r in rig.recorder.messages(IMAGE_TOPIC)] == raw + raw  # in order, twice
+        offsets = [(t - recorded[0][0]) / 1e9 for t, _ in recorded]
+        assert offsets == pytest.approx([0.0, PERIOD, 2 * PERIOD])
+        assert all(b > a for a, b in zip(published, published[1:], strict=False))
+        # First loop: each image waits for its time in the bag; the gate's pause (held before the second image)
+        # moves every later image by as much, so it does not squeeze the spacing after it.
+        pause = gate_held[0]
+        assert pause >= 0.5
+        assert published[0] >= t_run
+        assert published[1] >= t_run + offsets[1] + pause
+        assert published[2] >= t_run + offsets[2] + pause
+        # Second loop: starts after the first loop's last image, then the bag's spacing again.
+        for k in range(3):
+            assert published[3 + k] >= published[2] + offsets[k]
     finally:
         rig.close()
 

@@ -214,7 +214,9 @@ class BagReplayer:
                 if self._stop.is_set():
                     return
                 if bag0 is None:
-                    bag0 = msg.log_time
+                    # The clock starts with the first message, not before opening the bag (which takes a while
+                    # for a large one and would make the first message late and the next gap short).
+                    bag0, wall0 = msg.log_time, time.monotonic()
                 self._wait_until(wall0 + paused + (msg.log_time - bag0) / NS / self.rate, bag_at, msg.log_time)
                 if self._stop.is_set():
                     return
