@@ -199,7 +199,7 @@ class RobustDepthPipeline:
             raise ValueError(f"network must be one of {NETWORKS}, got {which!r}")
         if which == "places":
             return load_places365(path)
-        return load_sidenet(path, expect_variant=None if which == "coarse" else which)
+        return load_sidenet(path, slot=which)
 
     def install_network(self, which: str, model: torch.nn.Module, meta: dict[str, Any],
                         path: str | os.PathLike) -> None:

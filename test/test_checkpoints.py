@@ -1,10 +1,13 @@
 """Our checkpoint format, the official Places365 layout, and clear refusals of bad files."""
 
+import os
+
 import pytest
 import torch
 
 from side_ros.networks import CheckpointError, DSSIDENet, high_range_config, load_sidenet, low_range_config
 from side_ros.networks.checkpoint import save_sidenet_checkpoint
+from side_ros.networks.config import coarse_config
 from side_ros.networks.places365 import WideResNet18Places365, load_places365, save_places365_official_layout
 
 
@@ -98,8 +101,50 @@ def test_mismatched_weights_are_reported(tmp_path) -> None:
         load_places365(tmp_path / "l.pt")
 
 
-def test_untrusted_pickles_are_refused(tmp_path) -> None:
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_untrusted_pickles_are_refused_without_advice_to_load_them(tmp_path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"format": "side_ros.checkpoint", "obj": object()}, path)
-    with pytest.raises(CheckpointError, match="refused to unpickle"):
+    with pytest.raises(CheckpointError, match="asks to create a Python object") as err:
         load_sidenet(path)
+    hostile = tmp_path / "hostile.pt"
+    marker = tmp_path / "ran"
+    torch.save({"format": "side_ros.checkpoint", "state_dict": _RunsCode(marker)}, hostile)
+    for loader in (load_sidenet, load_places365):
+        with pytest.raises(CheckpointError, match=r"\(posix.system\).*possibly malicious, so it was not loaded") as err:
+            loader(hostile)
+        assert "trusted=True" not in str(err.value) and "weights_only" not in str(err.value)  # no advice to run it
+    assert not marker.exists()
+
+
+def test_checkpoint_of_another_network_is_refused_for_its_slot(tmp_path) -> None:
+    from side_ros.networks.checkpoint import slot_problem
+    from side_ros.pipeline import RobustDepthPipeline
+    from side_ros.resources import default_model
+
+    # The shipped files: trained as high / coarse / low (training metadata `network`).
+    high, coarse, low = default_model("high"), default_model("coarse"), default_model("low")
+    with pytest.raises(CheckpointError, match="holds the high network .*network: high.*, not a coarse network"):
+        load_sidenet(high, slot="coarse")
+    with pytest.raises(CheckpointError, match="holds the coarse network .*, not a low network"):
+        load_sidenet(coarse, slot="low")  # same architecture family as low: no shape error would catch it
+    for which, path in (("low", low), ("high", high), ("coarse", coarse)):
+        load_sidenet(path, slot=which)
+    # Without training metadata, the architecture's preset name says it; with neither, the variant decides.
+    cfg = coarse_config(input_size=(64, 48))
+    assert "holds the coarse network (its architecture is the coarse preset)" in slot_problem("low", cfg, {})
+    assert slot_problem("low", cfg.with_(name=""), {}) is None
+    assert "high-range" in slot_problem("low", high_range_config().with_(name=""), {})
+    # The pipeline (the node and the commands load through it) keeps its network when a load is refused.
+    pipe = RobustDepthPipeline.from_files(low, high, coarse, device="cpu")
+    before = pipe.network("coarse")
+    with pytest.raises(CheckpointError, match="not a coarse network"):
+        pipe.load_network("coarse", high)
+    assert pipe.network("coarse") is before

@@ -105,6 +105,9 @@ def test_images_bad_input(tmp_path, nets, weights):
                        "cannot write to output folder")
     assert_clean_error(run("side_ros.cli.images", good, "-o", tmp_path / "o", "--low", tmp_path / "none.pt",
                            "--high", weights["high"], "--coarse", weights["coarse"]), "--low: weight file not found")
+    assert_clean_error(run("side_ros.cli.images", good, "-o", tmp_path / "o", "--low", weights["low"],
+                           "--high", weights["high"], "--coarse", weights["high"]),
+                       "high.pt: holds the high network .*, not a coarse network")
 
 
 def _tiny_images(folder: Path, count: int) -> list[Path]:

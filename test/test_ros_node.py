@@ -304,6 +304,18 @@ def test_corrupt_weight_file_is_refused_and_old_network_stays(ros, tmp_path):
     assert np.isfinite(depth_array(ros.frame()["depth"])).any()
 
 
+def test_checkpoint_of_another_network_is_refused_live(ros):
+    """The shipped high-range file as the coarse network, the shipped coarse file as the low-range one: both load
+    without a shape error, so only the checkpoint's own record of what it is can refuse them."""
+    for name, value, network in (("weights.coarse", "models/high.pt", "high"), ("weights.low", "models/coarse.pt",
+                                                                                "coarse")):
+        before = ros.node.get_parameter(name).value
+        result = ros.node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful and f"holds the {network} network" in result.reason, result.reason
+        assert ros.node.get_parameter(name).value == before
+    assert depth_array(ros.frame()["depth"]).shape == (H, W)
+
+
 def test_new_weight_path_reloads_that_network_live(ros, tmp_path):
     assert ros.set(router="low")[0].successful
     rgb = pattern_image(H, W, seed=3)

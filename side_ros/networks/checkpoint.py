@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from side_ros.networks.config import SIDENetConfig
+from side_ros.networks.config import PRESETS, SIDENetConfig
 from side_ros.networks.sidenet import DSSIDENet
 
 FORMAT = "side_ros.checkpoint"
@@ -36,9 +37,13 @@ def read_checkpoint_file(path: str | os.PathLike, *, trusted: bool = False) -> A
         return torch.load(p, map_location="cpu", weights_only=not trusted)
     except pickle.UnpicklingError as exc:
         if "Weights only load failed" in str(exc):
+            # No advice to load it unsafely: a weight file never needs that, and this one may be hostile.
+            found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            what = f" ({found.group(1)})" if found else ""
             raise CheckpointError(
-                f"{p}: refused to unpickle non-tensor objects (the safe loader allows only tensors and plain "
-                "containers); if you trust this file, load it with trusted=True") from exc
+                f"{p}: refused: the file asks to create a Python object{what}, which no weight file needs (side_ros "
+                "and Places365 checkpoints hold only tensors and plain values); it is damaged or not a weight file, "
+                "and possibly malicious, so it was not loaded") from exc
         raise CheckpointError(f"{p}: not a readable PyTorch checkpoint (corrupt or truncated?): {exc}") from exc
     except Exception as exc:  # torch raises many types for damaged archives (KeyError, IndexError, RuntimeError...)
         detail = str(exc).splitlines()[0] if str(exc) else ""
@@ -122,12 +127,48 @@ def read_sidenet_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def load_sidenet(path: str | os.PathLike, *, expect_variant: str | None = None) -> tuple[DSSIDENet, dict[str, Any]]:
-    """Rebuild a DS-SIDENet from one of our checkpoints; returns (model in eval mode, metadata)."""
+def checkpoint_network(config: SIDENetConfig, metadata: Mapping[str, Any]) -> tuple[str | None, str]:
+    """Which network a checkpoint was made for ('low', 'high', 'coarse' or None when it does not say) and where
+    that is written: the training metadata's `network`, else the architecture's preset name."""
+    network = metadata.get("network")
+    if network in PRESETS:
+        return str(network), f"its training metadata says network: {network}"
+    if config.name in PRESETS:
+        return config.name, f"its architecture is the {config.name} preset"
+    return None, "it does not say which network it is"
+
+
+def slot_problem(slot: str, config: SIDENetConfig, metadata: Mapping[str, Any]) -> str | None:
+    """Why a checkpoint cannot serve as the `slot` network ('low', 'high' or 'coarse'), or None.
+
+    The three networks share one architecture family, so a wrong file loads without a shape error and then gives
+    wrong depth or wrong routing; the checkpoint's own record of what it is decides. A file that does not say is
+    accepted where its architecture fits (low/high by variant)."""
+    if slot not in PRESETS:
+        raise ValueError(f"slot must be one of {sorted(PRESETS)}, got {slot!r}")
+    network, source = checkpoint_network(config, metadata)
+    if network is not None and network != slot:
+        return (f"holds the {network} network ({source}), not a {slot} network; give it as the {network} network "
+                f"and a {slot} checkpoint here")
+    if network is None and slot in ("low", "high") and config.variant != slot:
+        return f"holds a {config.variant}-range network, expected {slot}-range"
+    return None
+
+
+def load_sidenet(path: str | os.PathLike, *, expect_variant: str | None = None,
+                 slot: str | None = None) -> tuple[DSSIDENet, dict[str, Any]]:
+    """Rebuild a DS-SIDENet from one of our checkpoints; returns (model in eval mode, metadata).
+
+    slot: the network it is loaded as ('low', 'high', 'coarse'); a checkpoint made for another one is refused
+    with the reason (slot_problem). expect_variant checks the architecture only."""
     data = read_sidenet_checkpoint(path)
     config: SIDENetConfig = data["config"]
     if expect_variant is not None and config.variant != expect_variant:
         raise CheckpointError(f"{path}: holds a {config.variant}-range network, expected {expect_variant}-range")
+    if slot is not None:
+        problem = slot_problem(slot, config, dict(data.get("metadata") or {}))
+        if problem:
+            raise CheckpointError(f"{path}: {problem}")
     model = DSSIDENet(config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
     load_state_into(model, state, str(path))
