@@ -165,6 +165,7 @@ def test_output_messages_read_back():
         payloads.image_depth(bm.color_image(ts, header, rgb))
 
 
+@pytest.mark.ros
 def test_bag_messages_are_byte_identical_to_the_nodes():
     """The offline bag tool must write exactly what the node publishes: same fields, same CDR bytes (up to CDR's
     alignment padding, whose value the standard leaves open and Fast-CDR does not zero)."""

@@ -18,6 +18,7 @@ from side_ros.bags.io import BagReader
 from side_ros.demo import DEFAULT_BAG
 
 pytest.importorskip("rclpy")
+pytestmark = pytest.mark.ros
 
 DOMAIN = 62
 ROOT = Path(__file__).resolve().parent.parent

@@ -154,6 +154,7 @@ def test_offline_commands_on_the_kitti_bag(kitti_bag, nets, tmp_path):
     assert re.search(r"\| 0 \| [\d.]+ \| (low|high) \|", proc.stdout)
 
 
+@pytest.mark.ros
 def test_live_node_on_the_kitti_bag(kitti_bag, weights, tmp_path):
     """`ros2 bag play`'s part played by BagReplayer; the node as `ros2 run` starts it, in its own process."""
     rclpy = pytest.importorskip("rclpy")
@@ -169,7 +170,7 @@ def test_live_node_on_the_kitti_bag(kitti_bag, weights, tmp_path):
     for topic in (IMAGE, INFO):
         cmd += ["-p", f"qos_overrides.{topic}.subscription.reliability:=reliable"]
     log = tmp_path / "node.log"
-    node_proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env())  # noqa: SIM115
+    node_proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env())
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=DOMAIN)

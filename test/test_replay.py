@@ -24,6 +24,7 @@ from side_ros.bags.sample import GT_DEPTH_TOPIC, IMAGE_TOPIC, INFO_TOPIC  # noqa
 from side_ros.bags.testing import tiny_sample_bag  # noqa: E402
 from side_ros.ros.replay import BagReplayer, TopicRecorder, message_class, parse_remaps  # noqa: E402
 
+pytestmark = pytest.mark.ros
 DOMAIN = 61
 ROOT = Path(__file__).resolve().parent.parent
 PERIOD = 0.4  # seconds between the sample's frames

@@ -118,7 +118,7 @@ def pattern_image(h, w, seed=0):
 def _spin(executor):
     try:
         executor.spin()
-    except Exception:  # noqa: BLE001 - executor shut down with the context
+    except Exception:  # executor shut down with the context
         pass
 
 

@@ -81,7 +81,7 @@ class NodeProcess:
     def _spin(self):
         try:
             self.executor.spin()
-        except Exception:  # noqa: BLE001 - context shut down at the end
+        except Exception:  # context shut down at the end
             pass
 
     def log_text(self) -> str:

@@ -171,7 +171,7 @@ class BagReader:
             for conn, log_time, raw in self._reader.messages(connections=conns, start=start, stop=stop):
                 last = BagMessage(conn.topic, conn.msgtype, log_time, raw, conn)
                 yield last
-        except Exception as exc:  # noqa: BLE001 - rosbags' decoders (zstd, lz4, struct) raise unrelated types
+        except Exception as exc:  # rosbags' decoders (zstd, lz4, struct) raise unrelated types
             where = self._damaged_chunks() or (f"after the message on {last.topic} at {self.time_text(last.log_time)}"
                                                if last is not None else "")
             text = f"cannot read bag {self.path}: {_reason(exc).rstrip('.')}"
@@ -191,7 +191,7 @@ class BagReader:
         for f in files:
             try:
                 damaged = damaged_mcap_chunks(f)
-            except Exception:  # noqa: BLE001, S112 - the index itself is unreadable: nothing more to say
+            except Exception:  # the index itself is unreadable: nothing more to say
                 continue
             for start, end, topics in damaged:
                 span = self.time_text(start) if start == end else \
@@ -233,7 +233,7 @@ def damaged_mcap_chunks(path: str | os.PathLike) -> list[tuple[int, int, list[st
             data = bio.read(chunk.compressed_size)
             try:
                 decompress(data, chunk.compression, chunk.uncompressed_size, crc)
-            except Exception:  # noqa: BLE001 - any decoder failure means this chunk is damaged
+            except Exception:  # any decoder failure means this chunk is damaged
                 topics = sorted({reader.channels[c].topic for c in chunk.channel_count if c in reader.channels})
                 bad.append((chunk.message_start_time, chunk.message_end_time, topics))
         return bad
@@ -337,7 +337,7 @@ class BagWriter:
             try:
                 msgdef, _ = store.generate_msgdef(msgtype, ros_version=2)
                 digest = store.hash_rihs01(msgtype)
-            except Exception as exc:  # noqa: BLE001 - typesys raises several unrelated types
+            except Exception as exc:  # typesys raises several unrelated types
                 raise BagError(f"no message definition for {msgtype} (topic {topic}): {exc}") from exc
         if qos is None:
             qos = [reliable_qos(transient_local=topic == TF_STATIC)]
@@ -416,7 +416,7 @@ class BagWriter:
         self._open = False
         try:
             self._writer.abort()
-        except Exception:  # noqa: BLE001, S110 - the bag is deleted anyway
+        except Exception:  # the bag is deleted anyway
             pass
         finally:
             shutil.rmtree(self._tmpdir, ignore_errors=True)

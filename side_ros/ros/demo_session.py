@@ -40,7 +40,7 @@ class NodeProcess:
 
     def __init__(self, cmd: list[str], log_path: Path, env: dict[str, str]):
         self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "w")  # closed in stop()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
 

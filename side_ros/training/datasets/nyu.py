@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -162,7 +163,7 @@ class NYUMatDataset(DepthDataset):
                 )
             return int(img.shape[0])
 
-    def _handle(self):  # noqa: ANN202 - h5py.File
+    def _handle(self) -> Any:  # an h5py.File (h5py is imported only when a .mat file is read)
         """The open HDF5 file of this process (reopened after fork so workers never share a handle)."""
         if self._file is None or self._pid != os.getpid():
             import h5py
