@@ -3,7 +3,8 @@
     python scripts/bench_networks.py [--device cpu|cuda] [--threads N] [--runs 10] [--half]
 
 Measures the inference path only (encoder + classification decoder + Eq. 1 decoding for DS-SIDENet, the
-full classifier for Places365), as the pipeline runs it. Prints a markdown table.
+full classifier for Places365), as the pipeline runs it, and for DS-SIDENet the same with the per-pixel confidence
+(DepthBins.decode: depth and confidence from one softmax). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -54,20 +55,21 @@ def main() -> None:
         x = prepare(torch.rand(1, 3, h, w, device=device), cfg).tensor.to(dtype)
         with torch.inference_mode():
             ms = time_it(lambda m=model, x=x: m.predict_depth(x), args.runs, device)
+            ms_conf = time_it(lambda m=model, x=x: m.predict_depth_confidence(x), args.runs, device)
         rows.append((name, count_parameters(model), inference_parameters(model),
-                     f"{w}x{h} (canvas {x.shape[-1]}x{x.shape[-2]})", ms))
+                     f"{w}x{h} (canvas {x.shape[-1]}x{x.shape[-2]})", ms, f"{ms_conf:.1f}"))
     places = WideResNet18Places365().eval().to(device, dtype)
     x = torch.rand(1, 3, 224, 224, device=device, dtype=dtype)
     with torch.inference_mode():
         ms = time_it(lambda: places(x), args.runs, device)
     n = count_parameters(places)
-    rows.append(("Places365 WideResNet-18", n, n, "224x224", ms))
+    rows.append(("Places365 WideResNet-18", n, n, "224x224", ms, "-"))
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
           f"threads: {torch.get_num_threads()}, dtype: {dtype}, median of {args.runs} runs")
-    print("| network | parameters (train) | parameters (inference) | input | latency (ms) |")
-    print("|---|---:|---:|---|---:|")
-    for name, total, inf, size, ms in rows:
-        print(f"| {name} | {total / 1e6:.2f} M | {inf / 1e6:.2f} M | {size} | {ms:.1f} |")
+    print("| network | parameters (train) | parameters (inference) | input | latency (ms) | with confidence (ms) |")
+    print("|---|---:|---:|---|---:|---:|")
+    for name, total, inf, size, ms, ms_conf in rows:
+        print(f"| {name} | {total / 1e6:.2f} M | {inf / 1e6:.2f} M | {size} | {ms:.1f} | {ms_conf} |")
 
 
 if __name__ == "__main__":

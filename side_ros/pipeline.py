@@ -23,7 +23,7 @@ import torch
 from side_ros.networks.checkpoint import load_sidenet
 from side_ros.networks.places365 import WideResNet18Places365, load_places365
 from side_ros.networks.sidenet import DSSIDENet
-from side_ros.preprocess import Focal, image_to_tensor, predict_depth
+from side_ros.preprocess import Focal, image_to_tensor, predict_depth, predict_depth_confidence
 from side_ros.routing import routers
 from side_ros.routing.decision import RangeDecision
 from side_ros.routing.options import (
@@ -43,11 +43,14 @@ from side_ros.routing.scenes import SceneTable
 
 @dataclass
 class DepthResult:
-    """depth: (H, W) float32 metres (NaN invalid); decision: the routing; timings: seconds per stage."""
+    """depth: (H, W) float32 metres (NaN invalid); decision: the routing; timings: seconds per stage;
+    confidence: (H, W) float32 in [0, 1] (DepthBins.decode: probability mass within one bin of the decoded level),
+    None when the chosen network has a regression inference head."""
 
     depth: np.ndarray
     decision: RangeDecision
     timings: dict[str, float] = field(default_factory=dict)
+    confidence: np.ndarray | None = None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -278,9 +281,16 @@ class RobustDepthPipeline:
         return predict_depth(self._require(range_), rgb, focal)
 
     @torch.inference_mode()
+    def depth_confidence_for_range(self, rgb: torch.Tensor, range_: str,
+                                   focal: Focal | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """depth_for_range plus its confidence (N, 1, H, W) in [0, 1]; None for a regression inference head."""
+        return predict_depth_confidence(self._require(range_), rgb, focal)
+
+    @torch.inference_mode()
     def infer(self, rgb: torch.Tensor, focal: Focal | None = None
-              ) -> tuple[torch.Tensor, list[RangeDecision], dict[str, float]]:
-        """Route and predict a batch: (depth (N,1,H,W) on device, decisions, timings). Each range runs as one batch."""
+              ) -> tuple[torch.Tensor, torch.Tensor, list[RangeDecision], dict[str, float]]:
+        """Route and predict a batch: (depth (N,1,H,W) on device, confidence (N,1,H,W), NaN where the network
+        gives none, decisions, timings). Each range runs as one batch."""
         self._check_focal(focal)
         with self._lock:
             t0 = time.perf_counter()
@@ -288,13 +298,16 @@ class RobustDepthPipeline:
             self._sync()
             t1 = time.perf_counter()
             depth = torch.empty((rgb.shape[0], 1, *rgb.shape[-2:]), device=rgb.device, dtype=torch.float32)
+            confidence = torch.full_like(depth, float("nan"))
             for range_ in ("low", "high"):
                 idx = [i for i, d in enumerate(decisions) if d.range == range_]
                 if idx:
-                    depth[idx] = self.depth_for_range(rgb[idx], range_, focal)
+                    depth[idx], conf = self.depth_confidence_for_range(rgb[idx], range_, focal)
+                    if conf is not None:
+                        confidence[idx] = conf
             self._sync()
             t2 = time.perf_counter()
-        return depth, decisions, {"route": t1 - t0, "depth": t2 - t1}
+        return depth, confidence, decisions, {"route": t1 - t0, "depth": t2 - t1}
 
     def __call__(self, image: np.ndarray | torch.Tensor, focal: Focal | None = None) -> DepthResult:
         """One RGB image (HxWx3 uint8 NumPy, or a (3,H,W)/(1,3,H,W) tensor) -> DepthResult at its own size.
@@ -315,9 +328,13 @@ class RobustDepthPipeline:
         return self._results(image_to_tensor(images, self.device), focal)
 
     def _results(self, rgb: torch.Tensor, focal: Focal | None = None) -> list[DepthResult]:
-        depth, decisions, timings = self.infer(rgb, focal)
+        depth, confidence, decisions, timings = self.infer(rgb, focal)
         t0 = time.perf_counter()
         out = depth[:, 0].cpu().numpy()
         out[~np.isfinite(out)] = np.nan
+        conf = confidence[:, 0].cpu().numpy()
+        given = ~np.isnan(conf).all(axis=(1, 2))  # per image: did its network give a distribution
+        conf[np.isnan(out) | np.isnan(conf)] = 0.0  # an invalid depth has no confidence
         timings["postprocess"] = time.perf_counter() - t0
-        return [DepthResult(out[i], decisions[i], dict(timings)) for i in range(out.shape[0])]
+        return [DepthResult(out[i], decisions[i], dict(timings), conf[i] if given[i] else None)
+                for i in range(out.shape[0])]

@@ -119,6 +119,21 @@ def predict_depth(model: torch.nn.Module, rgb: torch.Tensor, focal: Focal | None
     return out * k if k != 1.0 else out
 
 
+def predict_depth_confidence(model: torch.nn.Module, rgb: torch.Tensor,
+                             focal: Focal | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """predict_depth plus the per-pixel confidence in [0, 1] mapped back the same way (None for a network with a
+    regression inference head; the focal rescaling moves every level alike and leaves it unchanged). Both
+    float32 (N, 1, H, W)."""
+    prep = prepare(rgb, model.config)
+    depth, confidence = model.predict_depth_confidence(prep.tensor.to(next(model.parameters()).dtype))
+    k = focal_factor(model.config, focal, prep.orig_h, prep.orig_w)
+    out = restore(depth.float(), prep)
+    out = out * k if k != 1.0 else out
+    if confidence is None:
+        return out, None
+    return out, restore(confidence.float(), prep).clamp_(0.0, 1.0)
+
+
 def image_to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
     """HxWx3 uint8 RGB (NumPy) or (N,3,H,W)/(3,H,W) tensor -> (N, 3, H, W) float32 in [0, 1] on `device`.
 

@@ -104,6 +104,23 @@ def test_ablations_change_the_network() -> None:
     assert not any(type(m).__name__ == "SAM" for m in DSSIDENet(high_range_config(stacked="none")).modules())
 
 
+@pytest.mark.parametrize("heads,inference_head", [(("soft_cl", "reg"), "cl"), (("hard_cl",), "cl"),
+                                                  (("soft_cl", "reg"), "reg")])
+def test_depth_with_confidence_is_the_same_depth_from_one_forward(heads: tuple, inference_head: str) -> None:
+    model = DSSIDENet(high_range_config(heads=heads, inference_head=inference_head)).eval()
+    x = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        depth, confidence = model.predict_depth_confidence(x)
+        torch.testing.assert_close(depth, model.predict_depth(x))
+        if inference_head == "reg":
+            assert confidence is None and not model.gives_confidence
+            return
+        logits = model(x)["cls_logits"]
+    assert model.gives_confidence
+    torch.testing.assert_close(confidence, model.bins.confidence(logits, hard=heads == ("hard_cl",)))
+    assert confidence.shape == depth.shape and ((confidence >= 0) & (confidence <= 1)).all()
+
+
 def test_eval_runs_only_the_inference_branch() -> None:
     model = DSSIDENet(low_range_config()).eval()
     calls = []

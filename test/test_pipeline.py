@@ -130,6 +130,30 @@ def test_batches_are_split_by_range(pipe) -> None:
         np.testing.assert_allclose(r.depth, pipe(batch[i]).depth, rtol=1e-4, atol=1e-4)
 
 
+def test_confidence_comes_with_the_depth_at_the_image_size(pipe, weights, tmp_path) -> None:
+    img = np.random.default_rng(6).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    t = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    for router in ("low", "high"):
+        pipe.configure(router=router)
+        res = pipe(img)
+        assert res.confidence is not None and res.confidence.shape == img.shape[:2]
+        assert res.confidence.dtype == np.float32 and (res.confidence >= 0).all() and (res.confidence <= 1).all()
+        # the same network's own bin distribution, decoded on the canvas and mapped back like the depth
+        net = pipe.network(router)
+        prep = prepare(t, net.config)
+        with torch.no_grad():
+            logits = net(prep.tensor)["cls_logits"]
+        expected = restore(net.bins.confidence(logits), prep)[0, 0].numpy()
+        np.testing.assert_allclose(res.confidence, expected, atol=1e-5)
+        np.testing.assert_allclose(res.depth, pipe.depth_for_range(t, router)[0, 0].numpy(), rtol=1e-5)
+    # a regression inference head has no distribution: no confidence, depth as before
+    reg = DSSIDENet(low_range_config(input_size=(64, 48), inference_head="reg"))
+    pipe.load_network("low", save_sidenet_checkpoint(reg, tmp_path / "low_reg.pt"))
+    pipe.configure(router="low")
+    res = pipe(img)
+    assert res.confidence is None and np.isfinite(res.depth).all()
+
+
 def test_bad_images_are_refused_clearly(pipe) -> None:
     with pytest.raises(ValueError, match="HxWx3"):
         pipe(np.zeros((10, 10), np.uint8))

@@ -6,6 +6,11 @@ For x in [alpha, beta] the rounded level b takes the K + 1 integer values 0..K, 
 classification head predicts K + 1 levels (b_max = K = D in Eq. 2's notation).  The expected
 level d = sum_j j * p_j is the paper's sum over j = 1..D (level 0 contributes nothing), and a
 level maps back to metres through the inverse of Eq. 1: x = alpha * 10 ** (b * q).
+
+Confidence: each level j stands for the unit interval [j - 1/2, j + 1/2] on the level axis; a pixel's confidence
+is the probability mass inside the window [c - 1, c + 1] around its decoded level c (the expected level for
+soft-cl, the most likely one for hard-cl), each level counted by the fraction of its interval inside the window.
+A distribution within one bin of c gives 1, a flat one 2 / (K + 1) (0.025 for K = 80); continuous in c.
 """
 
 from __future__ import annotations
@@ -67,6 +72,41 @@ class DepthBins:
     def expected_depth(self, logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
         """Metric depth from classification logits: expected level mapped back through Eq. 1."""
         return self.level_to_depth(self.expected_level(logits, dim=dim))
+
+    def window_mass(self, probs: torch.Tensor, center: torch.Tensor, radius: float = 1.0,
+                    dim: int = 1) -> torch.Tensor:
+        """Probability mass of `probs` (levels along `dim`) within `center` +- `radius` levels, each level
+        j counted by the overlap of [j - 1/2, j + 1/2] with the window; `center` has size 1 along `dim`.
+
+        Only the 2 * ceil(radius) + 1 levels the window can touch are gathered, not all K + 1.
+        """
+        if radius < 0:
+            raise ValueError(f"radius must be >= 0, got {radius}")
+        probs = probs.float().movedim(dim, -1)
+        center = center.float().movedim(dim, -1)
+        reach = math.ceil(radius)
+        offsets = torch.arange(-reach, reach + 1, device=probs.device, dtype=torch.float32)
+        levels = torch.round(center) + offsets
+        overlap = torch.minimum(levels + 0.5, center + radius) - torch.maximum(levels - 0.5, center - radius)
+        overlap = overlap.clamp(0.0, 1.0) * ((levels >= 0) & (levels <= self.num_bins))
+        picked = probs.gather(-1, levels.clamp(0, self.num_bins).long())
+        return (picked * overlap).sum(-1, keepdim=True).clamp(0.0, 1.0).movedim(-1, dim)
+
+    def decode(self, logits: torch.Tensor, dim: int = 1, hard: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(level, confidence) from one softmax: the expected level (`hard`: the most likely one, the hard-cl
+        decoding) and the probability mass within one bin of it (the module docstring's confidence)."""
+        probs = torch.softmax(logits.float(), dim=dim)
+        if hard:
+            level = logits.argmax(dim=dim, keepdim=True).float()
+        else:
+            shape = [1] * probs.dim()
+            shape[dim] = self.num_levels
+            level = (probs * self.level_values(probs.device).view(shape)).sum(dim=dim, keepdim=True)
+        return level, self.window_mass(probs, level, dim=dim)
+
+    def confidence(self, logits: torch.Tensor, dim: int = 1, hard: bool = False) -> torch.Tensor:
+        """Per-pixel confidence in [0, 1]: probability mass within one bin of the decoded level."""
+        return self.decode(logits, dim=dim, hard=hard)[1]
 
     def argmax_depth(self, logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
         """Hard classification decoding (the hard-cl ablation): depth of the most likely level."""

@@ -144,6 +144,20 @@ class DSSIDENet(nn.Module):
         """Depth in metres (N, 1, H, W) from the inference branch only."""
         return self.decode_depth(self.forward(x, branches=(self.config.inference_head,)))
 
+    @property
+    def gives_confidence(self) -> bool:
+        """Whether inference yields a bin distribution per pixel (classification head), hence a confidence."""
+        return self.config.inference_head == "cl"
+
+    def predict_depth_confidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Depth in metres and confidence in [0, 1] (DepthBins.decode), both (N, 1, H, W), from one softmax;
+        confidence None for a regression inference head (no distribution to measure)."""
+        out = self.forward(x, branches=(self.config.inference_head,))
+        if not self.gives_confidence:
+            return self.decode_depth(out), None
+        level, confidence = self.bins.decode(out["cls_logits"], hard=self.config.cls_head == "hard_cl")
+        return self.bins.level_to_depth(level), confidence
+
 
 class DepthExport(nn.Module):
     """Inference-only wrapper (image in [0, 1] -> depth in metres) for TorchScript and ONNX export."""
