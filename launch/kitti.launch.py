@@ -3,10 +3,11 @@
 
 Uses kitti2mcap's topics (/kitti/camera_color_left/image_raw and .../camera_info), config/kitti.yaml (which
 makes the image subscription reliable: KITTI frames are 1.4 MB and best-effort delivery of that size between
-processes loses most of them), simulated time from the bag, and RViz in kitti2mcap's base_link frame.
+processes loses most of them) and simulated time from the bag. `rviz:=true` adds RViz in kitti2mcap's base_link
+frame with the camera, depth, points and the Velodyne cloud (off by default: it needs a display and rviz2).
 
-Arguments: image, camera_info, params_file, namespace, use_sim_time (default true), rviz (default true),
-rviz_frame (default base_link), rviz_config (default config/kitti.rviz).
+Arguments: image, camera_info, params_file, namespace, use_sim_time (default true), rviz (default false),
+rviz_frame (default base_link), rviz_config (default config/kitti.rviz); see depth.launch.py.
 """
 
 from launch import LaunchDescription
@@ -29,11 +30,13 @@ def generate_launch_description() -> LaunchDescription:
                               description="Namespace of the node and of its topics"),
         DeclareLaunchArgument("use_sim_time", default_value="true",
                               description="Use the bag's /clock (play it with --clock)"),
-        DeclareLaunchArgument("rviz", default_value="true", description="Start RViz with config/side.rviz"),
+        DeclareLaunchArgument("rviz", default_value="false",
+                              description="Also start RViz 2 with config/kitti.rviz (needs a display and rviz2)"),
         DeclareLaunchArgument("rviz_frame", default_value="base_link",
                               description="RViz fixed frame (kitti2mcap publishes TF down from base_link)"),
         DeclareLaunchArgument("rviz_config", default_value=PathJoinSubstitution([share, "config", "kitti.rviz"]),
-                              description="RViz configuration file (camera, depth, points and the Velodyne cloud)"),
+                              description="RViz configuration template (camera, depth, points and the Velodyne "
+                                          "cloud; topics follow namespace and image)"),
     ]
     depth = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "depth.launch.py"])),
