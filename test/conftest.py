@@ -28,3 +28,31 @@ def weights(tmp_path_factory):
 def nets(weights):
     """Command-line options that point a side_ros command at the tiny checkpoints."""
     return ["--low", weights["low"], "--high", weights["high"], "--coarse", weights["coarse"], "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def colcon_install(tmp_path_factory):
+    """`colcon build` of this checkout in a temporary workspace, once per test session: the install prefix of
+    side_ros (install/side_ros), as a ROS user gets it. Skips where colcon is not installed."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    colcon = shutil.which("colcon") or str(Path(sys.executable).parent / "colcon")
+    if not Path(colcon).exists():
+        pytest.skip("colcon is not installed (it is in the test extra: pip install -e '.[test]')")
+    repo = Path(__file__).resolve().parent.parent
+    ws = tmp_path_factory.mktemp("colcon_ws")
+    src = ws / "src" / "side_ros"
+    src.mkdir(parents=True)
+    for name in ("package.xml", "setup.py", "setup.cfg", "resource", "side_ros", "launch", "config", "models"):
+        path = repo / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif path.exists():
+            shutil.copy2(path, src / name)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    build = subprocess.run([colcon, "build"], cwd=ws, env=env, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    return ws / "install" / "side_ros"

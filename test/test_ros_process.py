@@ -8,7 +8,6 @@ Also: `colcon build` installs lib/side_ros/depth_node, which starts and stops cl
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -242,23 +241,8 @@ def test_sigint_stops_the_node_cleanly(node):
     assert node.proc.wait(timeout=20) == 0, node.log_text()
 
 
-def test_colcon_build_installs_the_depth_node(tmp_path):
-    colcon = shutil.which("colcon") or str(Path(sys.executable).parent / "colcon")
-    if not Path(colcon).exists():
-        pytest.skip("colcon is not installed")
-    src = tmp_path / "ws" / "src" / "side_ros"
-    src.mkdir(parents=True)
-    for name in ("package.xml", "setup.py", "setup.cfg", "resource", "side_ros", "launch", "config", "models"):
-        path = REPO / name
-        if path.is_dir():
-            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        elif path.exists():
-            shutil.copy2(path, src / name)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    build = subprocess.run([colcon, "build"], cwd=tmp_path / "ws", env=env, capture_output=True, text=True,
-                           timeout=300)
-    assert build.returncode == 0, build.stdout + build.stderr
-    prefix = tmp_path / "ws" / "install" / "side_ros"
+def test_colcon_build_installs_the_depth_node(tmp_path, colcon_install):
+    prefix = colcon_install
     exe = prefix / "lib" / "side_ros" / "depth_node"
     assert exe.is_file() and os.access(exe, os.X_OK), "setup.py needs the depth_node console script"
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "side_ros").is_file()
