@@ -201,7 +201,7 @@ class Camera:
     def _spin(self) -> None:
         try:
             self.executor.spin()
-        except Exception:  # noqa: BLE001 - the context is shut down at the end
+        except Exception:  # the context is shut down at the end
             pass
 
     def send(self) -> int:
