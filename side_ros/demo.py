@@ -126,7 +126,7 @@ class Analysis:
     """The node's answers compared with the ground truth: routing accuracy, depth metrics, images per frame."""
 
     frames: list[FrameRecord]
-    routing: Any  # metrics.RoutingAccuracy, None when no frame was answered
+    routing: Any  # metrics.RoutingReport, None when no frame was answered
     accumulator: Any  # metrics.DepthMetricAccumulator
     images: dict[int, dict[str, np.ndarray | None]]
 
