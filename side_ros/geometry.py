@@ -146,18 +146,25 @@ def valid_depth(depth: np.ndarray, min_depth: float = 0.0, max_depth: float = 0.
 
 
 def depth_to_points(depth: np.ndarray, intrinsics: Intrinsics, *, stride: int = 1, min_depth: float = 0.0,
-                    max_depth: float = 0.0) -> np.ndarray:
+                    max_depth: float = 0.0, confidence: np.ndarray | None = None,
+                    min_confidence: float = 0.0) -> np.ndarray:
     """Organized (H', W', 3) float32 XYZ in the optical frame, NaN where the depth is unusable.
 
     X = (u - cx) Z / fx, Y = (v - cy) Z / fy at pixel (u, v) (depth_image_proc's convention: pixel centres at
     integer coordinates). `stride` keeps every stride-th row and column (H' = ceil(H / stride)); depths outside
-    [min_depth, max_depth] (max_depth 0 = no limit) become NaN points.
+    [min_depth, max_depth] (max_depth 0 = no limit), and with a per-pixel `confidence` (H, W) those below
+    `min_confidence`, become NaN points (the cloud stays organized).
     """
     d = _check_depth(depth)
     s = _check_stride(stride)
     ds = d[::s, ::s]
     ray_x, ray_y = _rays(d.shape[0], d.shape[1], intrinsics, s)
-    z = np.where(valid_depth(ds, min_depth, max_depth), ds, np.float32(np.nan))
+    keep = valid_depth(ds, min_depth, max_depth)
+    if confidence is not None and min_confidence > 0:
+        if confidence.shape != d.shape:
+            raise ValueError(f"confidence {confidence.shape} and depth {d.shape} differ in size")
+        keep &= confidence[::s, ::s] >= min_confidence
+    z = np.where(keep, ds, np.float32(np.nan))
     out = np.empty((*ds.shape, 3), dtype=np.float32)
     np.multiply(ray_x, z, out=out[..., 0])
     np.multiply(ray_y, z, out=out[..., 1])
@@ -217,9 +224,11 @@ def pack_points(points: np.ndarray, rgb: np.ndarray | None = None) -> PackedClou
 
 
 def depth_to_cloud(depth: np.ndarray, intrinsics: Intrinsics, rgb: np.ndarray | None = None, *, stride: int = 1,
-                   min_depth: float = 0.0, max_depth: float = 0.0) -> PackedCloud:
+                   min_depth: float = 0.0, max_depth: float = 0.0, confidence: np.ndarray | None = None,
+                   min_confidence: float = 0.0) -> PackedCloud:
     """Depth (+ the image's colours) -> packed organized cloud; the one call the node and the bag tool make."""
-    pts = depth_to_points(depth, intrinsics, stride=stride, min_depth=min_depth, max_depth=max_depth)
+    pts = depth_to_points(depth, intrinsics, stride=stride, min_depth=min_depth, max_depth=max_depth,
+                          confidence=confidence, min_confidence=min_confidence)
     colours = None
     if rgb is not None:
         if rgb.shape[:2] != depth.shape:

@@ -67,6 +67,22 @@ def test_invalid_depths_become_nan_points_and_range_limits_apply():
     np.testing.assert_array_equal(np.isfinite(limited[..., 2]), [[False] * 4, [False, True, False, False]])
 
 
+def test_low_confidence_points_become_nan_and_the_cloud_stays_organized():
+    depth = np.full((2, 4), 3.0, np.float32)
+    depth[1, 3] = np.nan
+    confidence = np.array([[0.9, 0.2, 0.5, 0.49], [1.0, 0.0, 0.7, 0.9]], np.float32)
+    intr = Intrinsics(10.0, 10.0, 1.5, 0.5)
+    pts = geometry.depth_to_points(depth, intr, confidence=confidence, min_confidence=0.5)
+    assert pts.shape == (2, 4, 3)
+    np.testing.assert_array_equal(np.isfinite(pts[..., 2]), [[True, False, True, False], [True, False, True, False]])
+    np.testing.assert_array_equal(geometry.depth_to_points(depth, intr, confidence=confidence),
+                                  geometry.depth_to_points(depth, intr))  # 0: every point kept
+    strided = geometry.depth_to_points(depth, intr, stride=2, confidence=confidence, min_confidence=0.5)
+    np.testing.assert_array_equal(strided, pts[::2, ::2])
+    with pytest.raises(ValueError, match="confidence"):
+        geometry.depth_to_points(depth, intr, confidence=confidence[:, :3], min_confidence=0.5)
+
+
 def test_stride_keeps_every_nth_pixel_with_its_own_coordinates():
     depth = np.random.default_rng(0).uniform(1, 5, (7, 9)).astype(np.float32)
     intr = Intrinsics(20.0, 20.0, 4.0, 3.0)

@@ -44,7 +44,8 @@ DOMAIN = 71
 W, H = 640, 480
 FX, FY, CX, CY = 525.0, 520.0, 319.5, 239.5
 DEFAULTS = {"router": "coarse_depth", "sigma": 5.89, "top_k": 15, "voting": "majority", "points.color": True,
-            "points.stride": 1, "points.min_depth": 0.0, "points.max_depth": 0.0, "points.enabled": True}
+            "points.stride": 1, "points.min_depth": 0.0, "points.max_depth": 0.0, "points.enabled": True,
+            "points.min_confidence": 0.0}
 _stamps = itertools.count(1)
 
 
@@ -244,6 +245,55 @@ def test_point_cloud_options(ros):
     out = ros.frame(keys=("points", "depth"))
     cloud, depth = cloud_array(out["points"]), depth_array(out["depth"])
     np.testing.assert_array_equal(np.isnan(cloud["z"]), ~(depth[::4, ::4] <= cut))
+
+
+def test_confidence_topic_is_the_pipelines_confidence_under_the_depth_header(ros):
+    rgb = pattern_image(H, W, seed=2)
+    out = ros.frame(rgb, keys=("depth", "confidence"))
+    d, c = out["depth"], out["confidence"]
+    assert (c.width, c.height, c.encoding, c.step) == (W, H, "32FC1", W * 4)
+    assert c.header == d.header
+    confidence = depth_array(c)
+    assert ((confidence >= 0) & (confidence <= 1)).all()
+    expected = ros.node.pipeline(rgb, (FX, FY))  # the node's own networks on the same image and camera
+    np.testing.assert_allclose(depth_array(d), expected.depth, rtol=1e-5)
+    np.testing.assert_allclose(confidence, expected.confidence, atol=1e-6)
+
+
+def test_points_min_confidence_removes_exactly_the_low_confidence_points(ros):
+    confidence = depth_array(ros.frame(keys=("confidence",))["confidence"])
+    cut = float(np.median(confidence))  # about half the points go
+    assert all(r.successful for r in ros.set(points__min_confidence=cut, points__stride=2))
+    out = ros.frame(keys=("points", "depth", "confidence"))
+    cloud, depth, confidence = cloud_array(out["points"]), depth_array(out["depth"]), depth_array(out["confidence"])
+    assert cloud.shape == (H // 2, W // 2)  # organized: the removed points are NaN, in place
+    low = confidence[::2, ::2] < cut
+    assert 0.2 < low.mean() < 0.8
+    np.testing.assert_array_equal(np.isnan(cloud["z"]), low | ~np.isfinite(depth[::2, ::2]))
+    kept = ~np.isnan(cloud["z"])
+    np.testing.assert_array_equal(cloud["z"][kept], depth[::2, ::2][kept])
+    refused = ros.set(points__min_confidence=1.5)[0]
+    assert not refused.successful
+
+
+def test_depth_camera_info_pairs_with_the_depth(ros):
+    """depth_image_proc's point_cloud_xyz and depthimage_to_laserscan take depth + depth/camera_info: same stamp and
+    frame, the depth image's size, the camera's calibration."""
+    out = ros.frame(keys=("depth", "depth_info"))
+    d, info = out["depth"], out["depth_info"]
+    assert info.header == d.header and (info.width, info.height) == (d.width, d.height)
+    assert list(info.k) == [FX, 0.0, CX, 0.0, FY, CY, 0.0, 0.0, 1.0] and list(info.p)[:3] == [FX, 0.0, CX]
+    assert geometry.camera_intrinsics(info, d.height, d.width) == geometry.Intrinsics(FX, FY, CX, CY)
+
+
+def test_integers_are_accepted_for_float_parameters(ros):
+    """`ros2 param set /side/side_depth sigma 5` sends an integer."""
+    result = ros.node.set_parameters([Parameter("sigma", value=5)])[0]
+    assert result.successful, result.reason
+    value = ros.node.get_parameter("sigma")
+    assert value.type_ == Parameter.Type.DOUBLE and value.value == 5.0
+    assert ros.node.pipeline.sigma == 5.0
+    assert not ros.node.set_parameters([Parameter("top_k", value=2.5)])[0].successful  # not the other way round
 
 
 def test_sigma_above_and_below_coarse_maximum_flips_the_decision(ros):
@@ -479,6 +529,8 @@ def test_all_parameters_have_descriptions_and_ranges(ros):
     descriptors = ros.node.describe_parameters(names)
     for spec, d in zip(SPECS, descriptors, strict=True):
         assert d.description, spec.name
+        if isinstance(spec.default, (int, float)) and not isinstance(spec.default, bool):
+            assert spec.unit and d.description.endswith(f"(unit: {spec.unit})"), spec.name
         if spec.range is not None:
             assert d.floating_point_range or d.integer_range, spec.name
         if spec.choices is not None:

@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from side_ros.ros.params import DEFAULTS
+from side_ros.ros.params import DEFAULTS, SPECS
 from side_ros.ros.settings import LOAD_ERRORS, NodeSettings, initial_values
 from side_ros.routing.options import NETWORKS
 from side_ros.testing import tiny_checkpoints
@@ -28,6 +28,16 @@ def test_initial_values_are_checked_and_typed():
     assert values["sigma"] == 3.0 and isinstance(values["sigma"], float)
     with pytest.raises(ValueError, match="invalid parameter: top_k"):
         initial_values({**DEFAULTS, "top_k": 0})
+
+
+def test_every_number_parameter_has_a_unit():
+    """`ros2 param describe` shows the unit at the end of the description (ParamSpec.full_description)."""
+    for spec in SPECS:
+        if isinstance(spec.default, (int, float)) and not isinstance(spec.default, bool):
+            assert spec.unit, spec.name
+            assert spec.full_description == f"{spec.description} (unit: {spec.unit})"
+        else:
+            assert spec.full_description == spec.description
 
 
 def test_configure_loads_each_network_and_a_missing_file_leaves_it_degraded(weights, tmp_path):

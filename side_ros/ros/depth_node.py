@@ -4,8 +4,11 @@ and diagnostics out.
 Topics (relative, so namespace `side` gives /side/...):
   sub  image (sensor_msgs/Image) or image/compressed (CompressedImage), per `image_transport`; sensor-data QoS
   sub  camera_info (sensor_msgs/CameraInfo); sensor-data QoS
-  pub  depth (32FC1 metres, NaN invalid), points (PointCloud2, depth_image_proc layout), depth/colormap (bgr8),
-       scene (std_msgs/String JSON), /diagnostics (diagnostic_msgs/DiagnosticArray); reliable, keep last 5
+  pub  depth (32FC1 metres, NaN invalid), depth/camera_info (its CameraInfo), depth/confidence (32FC1 in [0, 1]),
+       points (PointCloud2, depth_image_proc layout), depth/colormap (bgr8), scene (std_msgs/String JSON),
+       /diagnostics (diagnostic_msgs/DiagnosticArray); reliable, keep last 5
+depth + depth/camera_info is the pair image_pipeline's nodes take (depth_image_proc point_cloud_xyz,
+depthimage_to_laserscan): same stamp and frame, and the CameraInfo describes the depth image's pixel grid.
 Every publisher and subscription accepts ROS 2's QoS overrides (qos_overrides.<topic>.<publisher|subscription>.
 reliability / history / depth), e.g. a reliable image subscription for large images between processes.
 
@@ -28,6 +31,7 @@ not published and is counted under clouds_dropped.<reason>, with a throttled war
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import OrderedDict
@@ -78,7 +82,7 @@ def publisher_qos(depth: int = 5) -> QoSProfile:
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    d = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
+    d = ParameterDescriptor(description=spec.full_description, read_only=spec.read_only,
                             additional_constraints=spec.constraint_text)
     if spec.range is not None:
         lo, hi = spec.range
@@ -101,10 +105,13 @@ class DepthNode(LifecycleNode):
         self._state = "unconfigured"  # primary lifecycle state, tracked in the on_* callbacks
         self.stats = FrameStats()
         self._problems = Problems()
+        self._floats_from_integers()
         declared = {s.name: self.declare_parameter(s.name, s.default, _descriptor(s)).value for s in SPECS}
         self.settings = NodeSettings(initial_values(declared), self.get_logger(), self.get_fully_qualified_name())
         self._staged: OrderedDict[tuple, Change] = OrderedDict()  # validated, waiting for the post-set callback
         self._staged_lock = threading.Lock()
+        if hasattr(self, "add_pre_set_parameters_callback"):  # Iron and later
+            self.add_pre_set_parameters_callback(self._integers_as_floats)
         self.add_on_set_parameters_callback(self._validate_parameters)
         if self.post_set_available:
             self.add_post_set_parameters_callback(self._apply_parameters)
@@ -114,6 +121,7 @@ class DepthNode(LifecycleNode):
         self._worker = NewestFrameWorker(self._process, self.stats, self._on_worker_error)
         self._last_decision = ""
         self._said_no_focal = False
+        self._said_no_confidence = False
         self._pubs: dict[str, Any] = {}
         self._image_sub = None
         self._info_sub = None
@@ -150,6 +158,10 @@ class DepthNode(LifecycleNode):
         opts = QoSOverridingOptions.with_default_policies
         self._pubs = {
             "depth": self.create_lifecycle_publisher(Image, "depth", publisher_qos(), qos_overriding_options=opts()),
+            "depth_info": self.create_lifecycle_publisher(CameraInfo, "depth/camera_info", publisher_qos(),
+                                                          qos_overriding_options=opts()),
+            "confidence": self.create_lifecycle_publisher(Image, "depth/confidence", publisher_qos(),
+                                                          qos_overriding_options=opts()),
             "points": self.create_lifecycle_publisher(PointCloud2, "points", publisher_qos(),
                                                       qos_overriding_options=opts()),
             "colormap": self.create_lifecycle_publisher(Image, "depth/colormap", publisher_qos(),
@@ -264,7 +276,8 @@ class DepthNode(LifecycleNode):
             self.stats.dropped("model_not_loaded")
             self._warn("model_not_loaded", f"dropped frame: {not_ready or 'not configured'}")
             return
-        focal = geometry.camera_focal(self._cameras.for_stamp(frame.msg.header.stamp), rgb.shape[0], rgb.shape[1])
+        info = self._cameras.for_stamp(frame.msg.header.stamp)
+        focal = geometry.camera_focal(info, rgb.shape[0], rgb.shape[1])
         if focal is None and not self._said_no_focal:
             self._said_no_focal = True
             self.get_logger().warning(
@@ -279,7 +292,12 @@ class DepthNode(LifecycleNode):
         t2 = time.perf_counter()
         header = frame.msg.header
         depth = result.depth
+        depth_info = self._depth_camera_info(header, info, depth.shape)
+        if depth_info is not None:
+            self._pubs["depth_info"].publish(depth_info)
         self._pubs["depth"].publish(messages.depth_image(header, depth))
+        if result.confidence is not None and self._pubs["confidence"].get_subscription_count() > 0:
+            self._pubs["confidence"].publish(messages.depth_image(header, result.confidence))
         self._pubs["scene"].publish(messages.scene_message(header, result.decision))
         self._last_decision = result.decision.to_json()
         t3 = time.perf_counter()
@@ -290,13 +308,24 @@ class DepthNode(LifecycleNode):
             timings["colormap"] = time.perf_counter() - t3
         if cfg["points.enabled"] and self._pubs["points"].get_subscription_count() > 0:
             t4 = time.perf_counter()
-            self._publish_cloud(header, depth, rgb, cfg)
+            self._publish_cloud(header, depth, rgb, cfg, info, result.confidence)
             timings["points"] = time.perf_counter() - t4
         timings["total"] = time.perf_counter() - frame.received
         self.stats.published(timings)
 
-    def _publish_cloud(self, header: Any, depth: np.ndarray, rgb: np.ndarray, cfg: dict[str, Any]) -> None:
-        info = self._cameras.for_stamp(header.stamp)
+    def _depth_camera_info(self, header: Any, info: CameraInfo | None, shape: tuple[int, ...]) -> CameraInfo | None:
+        """The CameraInfo of the depth image (the camera's, with the depth's header), or None without one that
+        describes an image of this size (the cloud reports why)."""
+        if info is None:
+            return None
+        try:
+            self._intrinsics.get(info, shape[0], shape[1])
+        except geometry.CameraInfoError:
+            return None
+        return messages.depth_camera_info(header, info, shape[0], shape[1])
+
+    def _publish_cloud(self, header: Any, depth: np.ndarray, rgb: np.ndarray, cfg: dict[str, Any],
+                       info: CameraInfo | None, confidence: np.ndarray | None) -> None:
         try:
             if info is None:
                 raise geometry.CameraInfoError(
@@ -306,9 +335,14 @@ class DepthNode(LifecycleNode):
             self.stats.cloud(False, exc.reason)
             self._warn(exc.reason, f"no point cloud: {exc} (depth is still published)")
             return
+        if cfg["points.min_confidence"] > 0 and confidence is None and not self._said_no_confidence:
+            self._said_no_confidence = True
+            self.get_logger().warning("points.min_confidence is set but this network has no classification head "
+                                      "(no bin distribution, no confidence): every point is kept")
         cloud = geometry.depth_to_cloud(depth, intr, rgb if cfg["points.color"] else None,
                                         stride=cfg["points.stride"], min_depth=cfg["points.min_depth"],
-                                        max_depth=cfg["points.max_depth"])
+                                        max_depth=cfg["points.max_depth"], confidence=confidence,
+                                        min_confidence=cfg["points.min_confidence"])
         self._pubs["points"].publish(messages.point_cloud(header, cloud))
         self.stats.cloud(True)
 
@@ -321,6 +355,27 @@ class DepthNode(LifecycleNode):
             (self.get_logger().error if error else self.get_logger().warning)(f"[{key}] {text}")
 
     # ------------------------------------------------------------------------------------------ parameters
+    def _floats_from_integers(self) -> None:
+        """Start-up values given as integers for float parameters (`-p sigma:=6`, `sigma: 6` in a params file)
+        become floats before the declarations, which would refuse them. rclpy keeps the start-up values in
+        `_parameter_overrides` and has no public way to change them; elsewhere this does nothing."""
+        overrides = getattr(self, "_parameter_overrides", None)
+        if not isinstance(overrides, dict):
+            return
+        for spec in SPECS:
+            p = overrides.get(spec.name)
+            if isinstance(spec.default, float) and p is not None and p.type_ == Parameter.Type.INTEGER:
+                overrides[spec.name] = Parameter(spec.name, value=float(p.value))
+
+    @staticmethod
+    def _integers_as_floats(params: list[Parameter]) -> list[Parameter]:
+        """Pre-set callback: `ros2 param set /side/side_depth sigma 5` sends an integer; for a float parameter it
+        is the float 5.0 (rclpy would refuse the type before any validation)."""
+        return [Parameter(p.name, value=float(p.value))
+                if p.type_ == Parameter.Type.INTEGER and isinstance(getattr(SPEC_BY_NAME.get(p.name), "default", None),
+                                                                    float)
+                else p for p in params]
+
     @staticmethod
     def _ours(params: list[Parameter]) -> dict[str, Any]:
         return {p.name: p.value for p in params if p.name in SPEC_BY_NAME}  # not QoS overrides, use_sim_time
@@ -431,6 +486,9 @@ def main(args: list[str] | None = None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C in a terminal reaches the node twice under `ros2 launch` (from the terminal and forwarded by
+        # launch): a second SIGINT must not break the clean shutdown that the first one started.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

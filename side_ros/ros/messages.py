@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from sensor_msgs.msg import Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header, String
 
 from side_ros import payloads
@@ -48,6 +48,23 @@ def _filled(msg: Any, header: Header, fields: dict[str, Any]) -> Any:
 def depth_image(header: Header, depth: np.ndarray) -> Image:
     """(H, W) metres -> 32FC1 Image, NaN where invalid (REP 118), in the host's byte order as the message says."""
     return _filled(Image(), header, payloads.depth_fields(depth))
+
+
+def depth_camera_info(header: Header, info: CameraInfo, height: int, width: int) -> CameraInfo:
+    """The CameraInfo of a depth image computed on the pixel grid of the image `info` belongs to: the camera's
+    calibration (K, D, R, P, binning, ROI) under the depth's header, as depth_image_proc and
+    depthimage_to_laserscan pair them. A driver's 0 x 0 size becomes the depth's (without binning or ROI the
+    calibrated size is the image's)."""
+    out = CameraInfo(height=info.height, width=info.width, distortion_model=info.distortion_model,
+                     binning_x=info.binning_x, binning_y=info.binning_y)
+    out.header = copy_header(header)
+    out.d, out.k, out.r, out.p = list(info.d), list(info.k), list(info.r), list(info.p)
+    out.roi.x_offset, out.roi.y_offset = info.roi.x_offset, info.roi.y_offset
+    out.roi.width, out.roi.height, out.roi.do_rectify = info.roi.width, info.roi.height, info.roi.do_rectify
+    plain = max(info.binning_x, 1) == 1 and max(info.binning_y, 1) == 1 and not (info.roi.width and info.roi.height)
+    if plain and not (info.width and info.height):
+        out.width, out.height = width, height
+    return out
 
 
 def bgr_image(header: Header, bgr: np.ndarray) -> Image:

@@ -36,6 +36,12 @@ class ParamSpec:
     range: tuple[float, float] | None = None
     read_only: bool = False
     constraints: str = ""
+    unit: str = ""  # of a number: `ros2 param describe` shows it after the description
+
+    @property
+    def full_description(self) -> str:
+        """The description with the unit, as declared (ParameterDescriptor.description)."""
+        return f"{self.description} (unit: {self.unit})" if self.unit else self.description
 
     def check(self, value: Any) -> str | None:
         """Why `value` cannot be used, or None."""
@@ -91,15 +97,15 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("router", DEFAULT_ROUTER, "Scene-understanding router choosing the depth range per image: "
               "scene_classification (Places365 top-K vote), coarse_depth (max coarse depth vs sigma), "
               "or fixed low / high", choices=ROUTERS),
-    ParamSpec("sigma", 0.0, "Depth threshold in metres between low and high range (coarse_depth router; also the "
+    ParamSpec("sigma", 0.0, "Depth threshold between low and high range (coarse_depth router; also the "
               "expected-range threshold of the 'expected' voting). 0: the value the loaded coarse checkpoint was "
               f"calibrated for (its recommended_sigma; the paper's {PAPER_SIGMA} m if it has none)",
-              range=(0.0, 1000.0)),
+              range=(0.0, 1000.0), unit="m"),
     ParamSpec("statistic", "", "Statistic of the coarse depth map compared with sigma: max (the paper's), median, "
               "mean or pNN (a percentile, e.g. p95). Empty: the coarse checkpoint's recommended_statistic "
               "(max if it has none)", constraints="'' (checkpoint's), max, median, mean or p50..p100"),
     ParamSpec("top_k", DEFAULT_TOP_K, "Number of top Places365 categories that vote (scene_classification)",
-              range=(1, 365)),
+              range=(1, 365), unit="categories"),
     ParamSpec("voting", DEFAULT_VOTING, "How the top-K scene categories decide: majority vote, probability-weighted "
               "vote, or expected range", choices=VOTING),
     ParamSpec("weights.low", "models/low.pt", "Low-range DS-SIDENet checkpoint (relative paths: package share "
@@ -117,18 +123,22 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("points.color", True, "XYZRGB cloud with the image's colours (point_step 32) instead of XYZ "
               "(point_step 16)"),
     ParamSpec("points.stride", 1, "Keep every N-th row and column in the organized cloud (1: every pixel)",
-              range=(1, 16)),
-    ParamSpec("points.min_depth", 0.0, "Points with depth Z below this (m) become NaN", range=(0.0, 1000.0)),
-    ParamSpec("points.max_depth", 0.0, "Points with depth Z above this (m) become NaN; 0: no limit",
-              range=(0.0, 1000.0)),
+              range=(1, 16), unit="pixels"),
+    ParamSpec("points.min_depth", 0.0, "Points with depth Z below this become NaN", range=(0.0, 1000.0),
+              unit="m"),
+    ParamSpec("points.max_depth", 0.0, "Points with depth Z above this become NaN; 0: no limit",
+              range=(0.0, 1000.0), unit="m"),
+    ParamSpec("points.min_confidence", 0.0, "Points whose confidence (depth/confidence: probability mass within one "
+              "depth bin of the estimate) is below this become NaN, so the cloud stays organized; 0: keep all",
+              range=(0.0, 1.0), unit="fraction, 0 to 1"),
     ParamSpec("colormap.enabled", True, "Publish a colour-mapped depth image (bgr8, turbo) on `depth/colormap`"),
-    ParamSpec("colormap.min_depth", 0.0, "Depth (m) mapped to the first colour; 0: the frame's minimum",
-              range=(0.0, 1000.0)),
-    ParamSpec("colormap.max_depth", 0.0, "Depth (m) mapped to the last colour; 0: the frame's maximum",
-              range=(0.0, 1000.0)),
-    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages", range=(0.05, 60.0)),
+    ParamSpec("colormap.min_depth", 0.0, "Depth mapped to the first colour; 0: the frame's minimum",
+              range=(0.0, 1000.0), unit="m"),
+    ParamSpec("colormap.max_depth", 0.0, "Depth mapped to the last colour; 0: the frame's maximum",
+              range=(0.0, 1000.0), unit="m"),
+    ParamSpec("diagnostics_period", 1.0, "Time between /diagnostics messages", range=(0.05, 60.0), unit="s"),
     ParamSpec("warn_throttle_period", 5.0, "At most one warning per reason (bad input, missing camera_info, ...) "
-              "in this many seconds", range=(0.0, 3600.0)),
+              "in this time", range=(0.0, 3600.0), unit="s"),
 )
 
 SPEC_BY_NAME = {s.name: s for s in SPECS}

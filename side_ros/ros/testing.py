@@ -115,12 +115,13 @@ class Probe(Node):
                  info_topic: str = "/cam/camera_info", **kwargs: Any):
         super().__init__("side_probe", **kwargs)
         self.lock = threading.Lock()
-        self.received: dict[str, list[tuple[float, Any]]] = {k: [] for k in ("depth", "points", "colormap", "scene",
-                                                                             "diagnostics")}
         ns = namespace.rstrip("/")
         topics = {"depth": (Image, f"{ns}/depth"), "points": (PointCloud2, f"{ns}/points"),
                   "colormap": (Image, f"{ns}/depth/colormap"), "scene": (String, f"{ns}/scene"),
+                  "confidence": (Image, f"{ns}/depth/confidence"),
+                  "depth_info": (CameraInfo, f"{ns}/depth/camera_info"),
                   "diagnostics": (DiagnosticArray, "/diagnostics")}
+        self.received: dict[str, list[tuple[float, Any]]] = {k: [] for k in topics}
         self.subs = [self.create_subscription(t, name, self._recorder(key), RELIABLE)
                      for key, (t, name) in topics.items()]
         self.image_pub = self.create_publisher(Image, image_topic, RELIABLE)
