@@ -239,10 +239,13 @@ def test_depth_bag_writes_the_nodes_topics(sample, pipeline, tmp_path):
         copied = [(m.topic, m.log_time, bytes(m.raw)) for m in b.messages(a.topics)]
         assert sorted(copied) == sorted(originals)
         images = {m.log_time: b.deserialize(m) for m in b.messages([IMAGE_TOPIC])}
-        counts = {t: b.topics[t].count for t in ("/side/depth", "/side/points", "/side/depth/colormap", "/side/scene")}
+        infos = {bm.stamp_ns(i.header.stamp): i for i in map(b.deserialize, b.messages([INFO_TOPIC]))}
+        counts = {t: b.topics[t].count for t in ("/side/depth", "/side/points", "/side/depth/colormap", "/side/scene",
+                                                 "/side/depth/confidence", "/side/depth/camera_info")}
         assert counts == dict.fromkeys(counts, 3)
         assert b.topics["/side/points"].msgtype == "sensor_msgs/msg/PointCloud2"
-        for m in b.messages(["/side/depth", "/side/points", "/side/depth/colormap"]):
+        for m in b.messages(["/side/depth", "/side/points", "/side/depth/colormap", "/side/depth/confidence",
+                             "/side/depth/camera_info"]):
             msg = b.deserialize(m)
             img = images[m.log_time]  # written at the image's log time ...
             assert bm.stamp_ns(msg.header.stamp) == bm.stamp_ns(img.header.stamp)  # ... with its header
@@ -251,6 +254,16 @@ def test_depth_bag_writes_the_nodes_topics(sample, pipeline, tmp_path):
             if m.topic == "/side/depth":
                 assert msg.encoding == "32FC1"
                 depth = payloads.image_depth(msg)
+            elif m.topic == "/side/depth/confidence":  # the pipeline's, for the image and camera in the bag
+                info = infos[bm.stamp_ns(img.header.stamp)]
+                rgb = np.asarray(img.data).reshape(img.height, img.width, 3)
+                expected = pipeline(rgb, geometry.camera_focal(info, img.height, img.width)).confidence
+                assert msg.encoding == "32FC1"
+                np.testing.assert_allclose(payloads.image_depth(msg), expected, atol=1e-6)
+            elif m.topic == "/side/depth/camera_info":  # the camera's calibration, for the depth's pixel grid
+                info = infos[bm.stamp_ns(img.header.stamp)]
+                for name in ("k", "p", "d", "r"):
+                    np.testing.assert_array_equal(getattr(msg, name), getattr(info, name))
             elif m.topic == "/side/points":
                 assert [f.name for f in msg.fields] == ["x", "y", "z", "rgb"] and msg.point_step == 32
                 assert not msg.is_dense
@@ -264,6 +277,23 @@ def test_depth_bag_writes_the_nodes_topics(sample, pipeline, tmp_path):
     assert Counter(s["range"] for s in scenes) == report.ranges
     assert all(s["router"] == "coarse_depth" and s["frame_id"] == "camera_optical_frame" for s in scenes)
     assert [s["stamp"]["sec"] * bm.NS + s["stamp"]["nanosec"] for s in scenes] == sorted(images)
+
+
+def test_depth_bag_points_min_confidence_leaves_the_low_confidence_points_out(pipeline, tmp_path):
+    src = tiny_sample_bag(tmp_path / "in")
+    depth_bag(src, tmp_path / "all", pipeline, options=OutputOptions(points_color=False), progress=False)
+    with BagReader(tmp_path / "all") as r:
+        confidence = [payloads.image_depth(r.deserialize(m)) for m in r.messages(["/side/depth/confidence"])]
+    cut = float(np.median(np.concatenate([c.ravel() for c in confidence])))
+    depth_bag(src, tmp_path / "cut", pipeline, options=OutputOptions(points_color=False, points_min_confidence=cut),
+              progress=False)
+    with BagReader(tmp_path / "cut") as r:
+        clouds = [r.deserialize(m) for m in r.messages(["/side/points"])]
+        depths = [payloads.image_depth(r.deserialize(m)) for m in r.messages(["/side/depth"])]
+    for cloud, depth, conf in zip(clouds, depths, confidence, strict=True):
+        xyz = payloads.cloud_xyz(cloud)[0].reshape(cloud.height, cloud.width, 3)  # still organized
+        assert (cloud.height, cloud.width) == depth.shape
+        np.testing.assert_array_equal(np.isnan(xyz[..., 2]), (conf < cut) | ~np.isfinite(depth))
 
 
 def test_depth_bag_refusals(sample, pipeline, tmp_path):

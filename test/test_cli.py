@@ -133,10 +133,10 @@ def test_images_never_replace_outputs_without_overwrite(tmp_path, nets):
     assert first.returncode == 0, first.stderr
     assert "not writable" not in first.stderr  # torch's warning about read-only NumPy arrays
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert set(before) == {"results.csv", "im000_depth.png", "im000_colormap.png", "im001_depth.png",
-                           "im001_colormap.png"}
+    assert set(before) == {"results.csv", "im000_depth.png", "im000_colormap.png", "im000_confidence.png",
+                           "im001_depth.png", "im001_colormap.png", "im001_confidence.png"}
     assert_clean_error(run("side_ros.cli.images", src, "-o", out, *nets),
-                       r"5 output file\(s\) exist already.*--overwrite")
+                       r"7 output file\(s\) exist already.*--overwrite")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing touched
     again = run("side_ros.cli.images", src, "-o", out, "--overwrite", *nets)
     assert again.returncode == 0, again.stderr
@@ -169,8 +169,35 @@ def test_images_results_csv_names_what_was_not_written(tmp_path, nets):
     assert [(r["output"], r["status"][:30]) for r in rows] == [
         ("im000", "ok"), ("im001", "not written: cannot read image"), ("im002", "ok")]
     assert "im001.png" in rows[1]["status"]
-    assert sorted(p.name for p in out.iterdir()) == ["im000_colormap.png", "im000_depth.png", "im002_colormap.png",
-                                                     "im002_depth.png", "results.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "im000_colormap.png", "im000_confidence.png", "im000_depth.png", "im002_colormap.png", "im002_confidence.png",
+        "im002_depth.png", "results.csv"]
+
+
+def test_images_confidence_png_and_ply_min_confidence(tmp_path, nets, weights):
+    from side_ros.pipeline import RobustDepthPipeline
+
+    src = _tiny_images(tmp_path / "in", 1)[0]
+    out = tmp_path / "out"
+    intrinsics = ("--intrinsics", 30, 30, 15.5, 11.5)
+    proc = run("side_ros.cli.images", src, "-o", out, *intrinsics, "--formats", "npy,confidence,ply", *nets)
+    assert proc.returncode == 0, proc.stderr
+    pipe = RobustDepthPipeline.from_files(weights["low"], weights["high"], weights["coarse"], device="cpu")
+    expected = pipe(np.asarray(Image.open(src).convert("RGB")), (30.0, 30.0))
+    png = np.asarray(Image.open(out / "im000_confidence.png"))
+    assert png.dtype == np.uint16 and png.shape == (24, 32)
+    np.testing.assert_allclose(png / 65535.0, expected.confidence, atol=1 / 65535)  # value / 65535 = confidence
+    depth = np.load(out / "im000_depth.npy")
+    cut = float(np.median(expected.confidence))
+    proc = run("side_ros.cli.images", src, "-o", out, *intrinsics, "--formats", "ply", "--overwrite",
+               "--min-confidence", cut, *nets)
+    assert proc.returncode == 0, proc.stderr
+    pts, _ = geometry.read_ply(out / "im000.ply")
+    kept = np.isfinite(depth) & (expected.confidence >= cut)
+    assert 0 < len(pts) == int(kept.sum()) < depth.size
+    np.testing.assert_allclose(pts[:, 2], depth[kept], rtol=1e-6)
+    assert_clean_error(run("side_ros.cli.images", src, "-o", tmp_path / "o2", "--min-confidence", 2, *nets),
+                       r"--min-confidence must be in \[0, 1\]")
 
 
 # ------------------------------------------------------------------------------------------- bags
@@ -186,7 +213,8 @@ def test_depth_bag_command(storage, bags, nets, tmp_path):
         counts = {t: s.count for t, s in r.topics.items()}
         clouds = [r.deserialize(m) for m in r.messages(["/side/points"])]
     assert counts == {IMAGE_TOPIC: 3, "/camera/camera_info": 3, GT_DEPTH_TOPIC: 3, "/ground_truth/range": 3,
-                      "/side/depth": 3, "/side/points": 3, "/side/depth/colormap": 3, "/side/scene": 3}
+                      "/side/depth": 3, "/side/points": 3, "/side/depth/colormap": 3, "/side/scene": 3,
+                      "/side/depth/confidence": 3, "/side/depth/camera_info": 3}
     assert [(c.width, c.height) for c in clouds] == [(32, 24), (62, 19), (32, 24)]  # --stride 2
 
 

@@ -3,6 +3,8 @@
 For each camera image the pipeline runs once and the bag gets, at the image's log time and with its header
 (stamp and optical frame):
   <ns>/depth           sensor_msgs/Image 32FC1, metres, NaN invalid (REP 118)
+  <ns>/depth/camera_info  sensor_msgs/CameraInfo of the depth image (the camera's; needs camera_info)
+  <ns>/depth/confidence   sensor_msgs/Image 32FC1 in [0, 1] (networks with a classification head)
   <ns>/points          sensor_msgs/PointCloud2, organized, depth_image_proc layout (needs camera_info)
   <ns>/depth/colormap  sensor_msgs/Image bgr8 (turbo)
   <ns>/scene           std_msgs/String JSON (range, router, score, evidence)
@@ -38,6 +40,8 @@ class OutputOptions:
     points_stride: int = 1
     points_min_depth: float = 0.0
     points_max_depth: float = 0.0
+    points_min_confidence: float = 0.0
+    confidence: bool = True
     colormap: bool = True
     colormap_min_depth: float = 0.0
     colormap_max_depth: float = 0.0
@@ -77,21 +81,28 @@ def frame_outputs(ts: Any, header: Any, rgb: np.ndarray, result: Any, info: Any 
                   options: OutputOptions) -> tuple[dict[str, Any], str | None]:
     """The output messages of one frame {topic: message} and, when no cloud was made, the reason."""
     depth = result.depth
+    confidence = getattr(result, "confidence", None)
     out: dict[str, Any] = {options.topic("depth"): bm.depth_image(ts, header, depth)}
+    intr, why = None, "no_camera_info"
+    if info is not None:
+        try:
+            intr = geometry.camera_intrinsics(info, depth.shape[0], depth.shape[1])
+        except geometry.CameraInfoError as exc:
+            why = exc.reason
+        else:
+            out[options.topic("depth/camera_info")] = bm.depth_camera_info(ts, header, info, *depth.shape)
+    if options.confidence and confidence is not None:
+        out[options.topic("depth/confidence")] = bm.depth_image(ts, header, confidence)
     skipped = None
     if options.points:
-        if info is None:
-            skipped = "no_camera_info"
+        if intr is None:
+            skipped = why
         else:
-            try:
-                intr = geometry.camera_intrinsics(info, depth.shape[0], depth.shape[1])
-            except geometry.CameraInfoError as exc:
-                skipped = exc.reason
-            else:
-                cloud = geometry.depth_to_cloud(depth, intr, rgb if options.points_color else None,
-                                                stride=options.points_stride, min_depth=options.points_min_depth,
-                                                max_depth=options.points_max_depth)
-                out[options.topic("points")] = bm.point_cloud(ts, header, cloud)
+            cloud = geometry.depth_to_cloud(depth, intr, rgb if options.points_color else None,
+                                            stride=options.points_stride, min_depth=options.points_min_depth,
+                                            max_depth=options.points_max_depth, confidence=confidence,
+                                            min_confidence=options.points_min_confidence)
+            out[options.topic("points")] = bm.point_cloud(ts, header, cloud)
     if options.colormap:
         bgr = geometry.colorize_depth(depth, options.colormap_min_depth, options.colormap_max_depth, order="bgr")
         out[options.topic("depth/colormap")] = bm.color_image(ts, header, bgr, "bgr8")
@@ -104,9 +115,9 @@ def depth_bag(input_bag: str | os.PathLike, output_bag: str | os.PathLike,
               image_topic: str | None = None, info_topic: str | None = None, storage: str | None = None,
               overwrite: bool = False, options: OutputOptions = OutputOptions(), compress: bool = True,
               progress: bool | None = None) -> DepthBagReport:
-    """Run `predict` (RGB uint8 HxWx3 and the camera's (fx, fy) or None -> result with .depth and .decision, e.g.
-    a RobustDepthPipeline) on every camera image of `input_bag` and write `output_bag` (storage: like the
-    input when None).
+    """Run `predict` (RGB uint8 HxWx3 and the camera's (fx, fy) or None -> result with .depth, .decision and
+    optionally .confidence, e.g. a RobustDepthPipeline) on every camera image of `input_bag` and write
+    `output_bag` (storage: like the input when None).
 
     Raises BagError for unusable bags, topics or images; the partial output bag is deleted on any error (and on
     Ctrl-C), and with `overwrite` an existing output bag is replaced only once the new one is complete.

@@ -86,6 +86,22 @@ def camera_info(ts: Typestore, header: Any, width: int, height: int, k: np.ndarr
         binning_y=0, roi=roi)
 
 
+def depth_camera_info(ts: Typestore, header: Any, info: Any, height: int, width: int) -> Any:
+    """The CameraInfo of a depth image computed on the pixel grid of `info`'s image, as the node publishes it on
+    depth/camera_info: the camera's calibration under the depth's header (a 0 x 0 size becomes the depth's)."""
+    roi = info.roi
+    plain = max(int(info.binning_x), 1) == 1 and max(int(info.binning_y), 1) == 1 and not (roi.width and roi.height)
+    w, h = (width, height) if plain and not (info.width and info.height) else (info.width, info.height)
+    return ts.types["sensor_msgs/msg/CameraInfo"](
+        header=copy_header(ts, header), height=int(h), width=int(w), distortion_model=str(info.distortion_model),
+        d=np.asarray(info.d, dtype=np.float64).copy(), k=np.asarray(info.k, dtype=np.float64).copy(),
+        r=np.asarray(info.r, dtype=np.float64).copy(), p=np.asarray(info.p, dtype=np.float64).copy(),
+        binning_x=int(info.binning_x), binning_y=int(info.binning_y),
+        roi=ts.types["sensor_msgs/msg/RegionOfInterest"](x_offset=int(roi.x_offset), y_offset=int(roi.y_offset),
+                                                         height=int(roi.height), width=int(roi.width),
+                                                         do_rectify=bool(roi.do_rectify)))
+
+
 def transform_stamped(ts: Typestore, stamp: int, parent: str, child: str, matrix: np.ndarray) -> Any:
     """geometry_msgs/TransformStamped: the pose of `child` in `parent` (p_parent = matrix @ p_child)."""
     m = np.asarray(matrix, dtype=np.float64)

@@ -1,7 +1,8 @@
 """`side-depth-bag`: run the depth pipeline over a rosbag2 (MCAP or sqlite3) and write a new bag with every
 original message plus the node's outputs, timestamps preserved:
 
-  <ns>/depth (32FC1 m), <ns>/points (PointCloud2, needs camera_info), <ns>/depth/colormap (bgr8), <ns>/scene (JSON)
+  <ns>/depth (32FC1 m), <ns>/depth/camera_info and <ns>/points (need camera_info), <ns>/depth/confidence
+  (32FC1 in [0, 1]), <ns>/depth/colormap (bgr8), <ns>/scene (JSON)
 
 `ros2 bag play OUTPUT` then shows them in RViz as if the node had run live. The camera topics are detected when
 the bag has one camera; otherwise name them with --image-topic / --info-topic.
@@ -35,6 +36,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     out.add_argument("--stride", type=int, default=1, help="keep every N-th row and column in the cloud")
     out.add_argument("--points-min-depth", type=float, default=0.0, help="points closer than this (m) become NaN")
     out.add_argument("--points-max-depth", type=float, default=0.0, help="points farther than this (m) become NaN")
+    out.add_argument("--points-min-confidence", type=float, default=0.0,
+                     help="points less confident than this (0-1, depth/confidence) become NaN")
+    out.add_argument("--no-confidence", action="store_true", help="no depth/confidence images")
     out.add_argument("--no-colormap", action="store_true", help="no colour-mapped depth image")
     out.add_argument("--colormap-min", type=float, default=0.0, help="depth of the first colour (0: per frame)")
     out.add_argument("--colormap-max", type=float, default=0.0, help="depth of the last colour (0: per frame)")
@@ -51,11 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.stride < 1:
         raise CliError(f"--stride must be >= 1, got {args.stride}")
+    if not 0.0 <= args.points_min_confidence <= 1.0:
+        raise CliError(f"--points-min-confidence must be in [0, 1], got {args.points_min_confidence}")
     if not args.namespace.startswith("/"):
         raise CliError(f"--namespace must be absolute (start with '/'), got {args.namespace!r}")
     options = OutputOptions(namespace=args.namespace, points=not args.no_points, points_color=not args.no_color,
                             points_stride=args.stride, points_min_depth=args.points_min_depth,
-                            points_max_depth=args.points_max_depth, colormap=not args.no_colormap,
+                            points_max_depth=args.points_max_depth,
+                            points_min_confidence=args.points_min_confidence, confidence=not args.no_confidence,
+                            colormap=not args.no_colormap,
                             colormap_min_depth=args.colormap_min, colormap_max_depth=args.colormap_max)
     # Cheap checks first: a wrong topic or an existing output should not wait for the networks to load.
     with BagReader(args.input) as reader:

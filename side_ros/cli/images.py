@@ -4,6 +4,8 @@ Per input image, in the output folder (sub-folders of an input folder are kept):
   <name>_depth.png      16-bit PNG, millimetres (value / --png-scale metres), 0 = invalid or beyond 65535 units
   <name>_depth.npy      float32 metres, NaN invalid                                   (--formats npy)
   <name>_colormap.png   turbo colour map, near blue, far red, invalid black
+  <name>_confidence.png 16-bit PNG, per-pixel confidence x 65535 (value / 65535 in [0, 1]: the probability mass
+                        within one depth bin of the estimate; 0 where the depth is invalid)
   <name>.ply            coloured point cloud in the camera's optical frame (needs --intrinsics or --camera-info)
 and results.csv with the chosen range, router and score of every image, written as the images are done: an
 image that could not be written has its reason in the `status` column (an interrupted run lists the images it
@@ -25,8 +27,9 @@ from side_ros.cli.common import add_network_args, build_pipeline, check_output_d
 from side_ros.console import CliError, entry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
-FORMATS = ("png", "npy", "colormap", "ply")
-SUFFIXES = {"png": "_depth.png", "npy": "_depth.npy", "colormap": "_colormap.png", "ply": ".ply"}
+FORMATS = ("png", "npy", "colormap", "confidence", "ply")
+SUFFIXES = {"png": "_depth.png", "npy": "_depth.npy", "colormap": "_colormap.png", "confidence": "_confidence.png",
+            "ply": ".ply"}
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (Image.MAX_IMAGE_PIXELS): 1/4 GiB of RGB
 RESULTS = "results.csv"
 COLUMNS = ("image", "output", "status", "width", "height", "range", "router", "score", "min_depth_m", "max_depth_m",
@@ -39,8 +42,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("inputs", nargs="+", help="image files and/or folders of images")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--formats", default=None,
-                   help=f"comma-separated subset of {','.join(FORMATS)} (default: png,colormap, plus ply when "
-                        "intrinsics are given)")
+                   help=f"comma-separated subset of {','.join(FORMATS)} (default: png,colormap,confidence, plus "
+                        "ply when intrinsics are given)")
     p.add_argument("--png-scale", type=float, default=1000.0,
                    help="16-bit PNG units per metre: 1000 = millimetres (REP 118), 256 = KITTI's format")
     p.add_argument("--recursive", action="store_true", help="also read images in sub-folders of input folders")
@@ -58,6 +61,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     cam.add_argument("--stride", type=int, default=1, help="keep every N-th row and column in the PLY")
     cam.add_argument("--no-color", action="store_true", help="PLY without the image's colours")
     cam.add_argument("--max-depth", type=float, default=0.0, help="leave points beyond this depth out (0: none)")
+    cam.add_argument("--min-confidence", type=float, default=0.0,
+                     help="leave points less confident than this (0-1, as _confidence.png) out of the PLY")
     vis = p.add_argument_group("colour map")
     vis.add_argument("--colormap-min", type=float, default=0.0, help="depth of the first colour (0: per image)")
     vis.add_argument("--colormap-max", type=float, default=0.0, help="depth of the last colour (0: per image)")
@@ -160,6 +165,12 @@ def depth_png(depth: np.ndarray, scale: float) -> tuple[np.ndarray, int]:
     return units.astype(np.uint16), int(too_far.sum())
 
 
+def confidence_png(confidence: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """uint16 confidence x 65535 (0 where the depth is invalid)."""
+    valid = np.isfinite(depth) & np.isfinite(confidence)
+    return np.rint(np.where(valid, np.clip(confidence, 0.0, 1.0), 0.0) * 65535.0).astype(np.uint16)
+
+
 def image_focal(camera: tuple | None, height: int, width: int) -> tuple[float, float] | None:
     """(fx, fy) for an image of this size from --intrinsics/--camera-info (scaled when the calibration was made
     at another size), None without a camera."""
@@ -190,7 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         geometry.Intrinsics(*args.intrinsics)  # checks the values
     elif args.camera_info:
         camera = load_camera_yaml(args.camera_info)
-    formats = set(args.formats.split(",")) if args.formats else {"png", "colormap"} | ({"ply"} if camera else set())
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise CliError(f"--min-confidence must be in [0, 1], got {args.min_confidence}")
+    formats = set(args.formats.split(",")) if args.formats else \
+        {"png", "colormap", "confidence"} | ({"ply"} if camera else set())
     unknown = formats - set(FORMATS)
     if unknown:
         raise CliError(f"--formats: unknown {', '.join(sorted(unknown))} (choose from {', '.join(FORMATS)})")
@@ -218,6 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise CliError(f"{len(existing)} output file(s) exist already in {out_dir} (e.g. {existing[0]}); "
                        "use --overwrite to replace them, or another -o folder")
     pipe = build_pipeline(args)
+    no_confidence = [n for n in ("low", "high") if pipe.network(n) is not None and not pipe.network(n).gives_confidence]
+    if "confidence" in formats and no_confidence:
+        if args.formats:
+            raise CliError(f"--formats confidence: the {' and '.join(no_confidence)} network(s) have a regression "
+                           "inference head (no bin distribution, so no confidence)")
+        formats.discard("confidence")
+        print(f"side-depth-images: no _confidence.png: the {' and '.join(no_confidence)} network(s) have a "
+              "regression inference head")
     out_dir = check_output_dir(args.output)
     print(f"side-depth-images: {len(images)} image(s) on {pipe.describe()}")
     print(f"side-depth-images: {routing_line(pipe)}")
@@ -295,13 +317,16 @@ def _one_image(pipe: object, src: Path, rel: Path, out_dir: Path, formats: set[s
         if "colormap" in formats:
             colours = geometry.colorize_depth(depth, args.colormap_min, args.colormap_max, order="rgb")
             Image.fromarray(colours).save(target("colormap"))
+        if "confidence" in formats and result.confidence is not None:
+            Image.fromarray(confidence_png(result.confidence, depth)).save(target("confidence"))
         if "ply" in formats:
             (fx, fy, cx, cy), size = camera
             intr = geometry.Intrinsics(fx, fy, cx, cy)
             h, w = depth.shape
             if size is not None and tuple(size) != (w, h):
                 intr = intr.scaled(w / size[0], h / size[1])
-            pts = geometry.depth_to_points(depth, intr, stride=args.stride, max_depth=args.max_depth)
+            pts = geometry.depth_to_points(depth, intr, stride=args.stride, max_depth=args.max_depth,
+                                           confidence=result.confidence, min_confidence=args.min_confidence)
             cols = None if args.no_color else np.ascontiguousarray(rgb[::args.stride, ::args.stride])
             points = geometry.write_ply(target("ply"), pts, cols)
     except BaseException:
