@@ -247,6 +247,7 @@ def depth_launch(colcon_install, weights, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("depth_launch")
     ros2 = Ros2(colcon_install, 21, tmp)
     params = params_file(tmp, REPO / "config" / "depth.yaml", weights, sigma=7.5, **{
+        "colormap.max_depth": 50,  # an integer for a float parameter, as people write it
         # small frames, but reliable all the same: nothing the test publishes may be lost (README troubleshooting)
         "qos_overrides./cam/image_raw.subscription.reliability": "reliable",
         "qos_overrides./cam/camera_info.subscription.reliability": "reliable"})
@@ -274,6 +275,7 @@ def test_depth_launch_brings_the_node_up_with_remaps_and_params_file(depth_launc
     assert "/side/side_depth/change_state" in info["Service Servers"]
     params = ros2.params("/side/side_depth")  # the params file's values
     assert (params["sigma"], params["device"], params["weights"]["low"]) == (7.5, "cpu", str(weights["low"]))
+    assert params["colormap"]["max_depth"] == 50.0 and isinstance(params["colormap"]["max_depth"], float)
     assert len(launch.node_pids()) == 1
 
 
@@ -307,28 +309,39 @@ def test_topic_echo_once_prints_the_scene(depth_launch):
     assert scene["frame_id"] == "optical"
 
 
-def test_read_points_matches_the_pinhole_model(depth_launch):
+def test_read_points_matches_the_pinhole_model_of_depth_camera_info(depth_launch):
+    """/side/points read with upstream read_points is the pinhole model of /side/depth and /side/depth/camera_info,
+    which is what depth_image_proc's point_cloud_xyz computes from that pair."""
     from sensor_msgs_py import point_cloud2
 
     from side_ros.ros.testing import depth_array
 
     _, _, camera = depth_launch
-    out = camera.frame(("depth", "points"))
-    depth = depth_array(out["depth"])
-    cloud = out["points"]
-    assert (cloud.height, cloud.width, cloud.header.frame_id) == (H, W, "optical")
+    out = camera.frame(("depth", "points", "depth_info", "confidence"))
+    depth, info, cloud = depth_array(out["depth"]), out["depth_info"], out["points"]
+    # the pair: same stamp and frame, the depth image's size, the camera's calibration
+    assert info.header == out["depth"].header and (info.width, info.height) == (W, H)
+    assert info.header.stamp.sec == camera.stamp and info.header.frame_id == "optical"
+    assert list(info.k) == [FX, 0.0, CX, 0.0, FY, CY, 0.0, 0.0, 1.0]
+    assert (cloud.height, cloud.width) == (H, W) and cloud.header == out["depth"].header
     points = point_cloud2.read_points(cloud, field_names=("x", "y", "z"), skip_nans=False)
     x, y, z = (np.asarray(points[f], np.float64).reshape(H, W) for f in ("x", "y", "z"))
     v, u = np.mgrid[0:H, 0:W]
+    fx, cx, fy, cy = info.p[0], info.p[2], info.p[5], info.p[6]  # image_geometry's PinholeCameraModel: from P
     assert np.isfinite(depth).all()
     np.testing.assert_allclose(z, depth, atol=1e-6, rtol=0)
-    np.testing.assert_allclose(x, (u - CX) * depth / FX, atol=1e-6, rtol=0)
-    np.testing.assert_allclose(y, (v - CY) * depth / FY, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(x, (u - cx) * depth / fx, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(y, (v - cy) * depth / fy, atol=1e-6, rtol=0)
+    confidence = depth_array(out["confidence"])
+    assert out["confidence"].header == out["depth"].header and confidence.shape == (H, W)
+    assert ((confidence >= 0) & (confidence <= 1)).all()
 
 
 def test_param_set_is_accepted_or_refused_with_the_nodes_reason(depth_launch, weights):
     ros2, _, camera = depth_launch
     node = "/side/side_depth"
+    assert "Set parameter successful" in ros2.run("param", "set", node, "sigma", "5")  # an integer, as typed
+    assert ros2.params(node)["sigma"] == 5.0
     assert "Set parameter successful" in ros2.run("param", "set", node, "sigma", "9.5")
     refused = ros2.run("param", "set", node, "router", "oracle")
     assert "Setting parameter failed: router must be one of" in refused, refused
@@ -338,6 +351,7 @@ def test_param_set_is_accepted_or_refused_with_the_nodes_reason(depth_launch, we
     assert (params["router"], params["sigma"], params["weights"]["low"]) == ("coarse_depth", 9.5, str(weights["low"]))
     described = ros2.run("param", "describe", node, "sigma")
     assert "Type: double" in described and "Max value: 1000.0" in described, described
+    assert "(unit: m)" in described, described
     assert camera.frame(("depth",))  # still publishing after the refusals
 
 
@@ -359,8 +373,10 @@ def test_ctrl_c_of_ros2_launch_leaves_no_process(depth_launch, colcon_install):
     _, launch, _ = depth_launch
     pids = launch.node_pids()
     assert pids and processes_of(colcon_install)
-    launch.ctrl_c()
-    assert re.search(rf"process has (finished cleanly|died) \[pid {pids[0]}\b", launch.text()), launch.text()
+    assert launch.ctrl_c() == 0, launch.text()
+    # the terminal's SIGINT and the one launch forwards both reach the node: it still exits cleanly
+    assert f"process has finished cleanly [pid {pids[0]}]" in launch.text(), launch.text()
+    assert "Traceback" not in launch.text(), launch.text()
     assert processes_of(colcon_install) == []
 
 
