@@ -102,3 +102,14 @@ def test_demo_leaves_sigma_to_the_node_unless_given(tmp_path):
     assert "sigma:=12.5" in cmd and "router:=coarse_depth" in cmd
     # without --sigma the node uses the coarse checkpoint's calibrated value (its own default)
     assert not any(a.startswith("sigma:=") for a in node_command("/cam/image", "/cam/info", {}, "cpu"))
+
+
+def test_the_recording_context_leaves_the_environment_as_it_was(monkeypatch):
+    from side_ros.ros.demo_session import localhost_context
+
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
+    monkeypatch.delenv("ROS_DOMAIN_ID", raising=False)
+    before = dict(os.environ)
+    with localhost_context(36) as context:
+        assert context.ok() and context.get_domain_id() == 36
+    assert not context.ok() and dict(os.environ) == before
