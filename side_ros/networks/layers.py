@@ -56,12 +56,13 @@ def interleave2x(ee: torch.Tensor, eo: torch.Tensor, oe: torch.Tensor, oo: torch
     return torch.stack((top, bottom), dim=3).reshape(n, c, 2 * h, 2 * w)
 
 
-def fast_unpool_conv5x5(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """conv5x5(unpool2x(x), weight, padding=2) computed as four small convs on the low-resolution input.
+def fast_unpool_conv5x5(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """conv5x5(unpool2x(x), weight, bias, padding=2) computed as four small convs on the low-resolution input.
 
     Output row 2i only sees unpooled rows with even offsets (kernel rows 0, 2, 4 over input rows i-1..i+1);
     row 2i+1 sees odd offsets (kernel rows 1, 3 over input rows i..i+1). Same for columns. This is the
-    'fast up-projection' of Laina et al., about 4x cheaper and exactly equal.
+    'fast up-projection' of Laina et al., about 4x cheaper and exactly equal. Every output pixel comes from
+    exactly one of the four convs, so each adds the bias (a folded BatchNorm's shift).
     """
     pads = {0: (1, 1), 1: (0, 1)}  # (before, after) padding for even / odd output parity
     outs = []
@@ -69,7 +70,7 @@ def fast_unpool_conv5x5(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         for cp in (0, 1):
             k = weight[:, :, rp::2, cp::2]
             xp = F.pad(x, (*pads[cp], *pads[rp]))
-            outs.append(F.conv2d(xp, k))
+            outs.append(F.conv2d(xp, k, bias))
     return interleave2x(*outs)
 
 
@@ -97,7 +98,7 @@ class UpProj(nn.Module):
         if self.t == 1:
             y = self.conv5(x)
         elif self.fast:
-            y = fast_unpool_conv5x5(x, self.conv5.weight)
+            y = fast_unpool_conv5x5(x, self.conv5.weight, self.conv5.bias)
         else:
             y = self.conv5(unpool2x(x))
         main, proj = y.split(self.cout, dim=1)
