@@ -58,6 +58,15 @@ def resize(x: torch.Tensor, size: tuple[int, int], depth: bool = False) -> torch
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking and not depth)
 
 
+def fitted_canvas(h: int, w: int, cfg: SIDENetConfig) -> tuple[int, int]:
+    """Size (H, W) of the network's canvas for an image of h x w (what the network actually runs on)."""
+    fh, fw = fitted_size(h, w, cfg)
+    m = cfg.size_multiple
+    if cfg.input_handling == "pad":
+        return _round_up(max(cfg.input_size[1], fh), m), _round_up(max(cfg.input_size[0], fw), m)
+    return _round_up(fh, m), _round_up(fw, m)
+
+
 def prepare(rgb: torch.Tensor, cfg: SIDENetConfig) -> Prepared:
     """(N, 3, H, W) RGB in [0, 1] -> the network's padded canvas."""
     if rgb.dim() != 4 or rgb.shape[1] != 3:
@@ -67,22 +76,37 @@ def prepare(rgb: torch.Tensor, cfg: SIDENetConfig) -> Prepared:
         raise ValueError(f"empty image {h0}x{w0}")
     h, w = fitted_size(h0, w0, cfg)
     x = resize(rgb, (h, w))
-    m = cfg.size_multiple
-    if cfg.input_handling == "pad":
-        ch = _round_up(max(cfg.input_size[1], h), m)
-        cw = _round_up(max(cfg.input_size[0], w), m)
-        y0, x0 = ch - h, 0  # image at the bottom-left, zeros on top and on the right (KITTI style)
-    else:
-        ch, cw, y0, x0 = _round_up(h, m), _round_up(w, m), 0, 0
+    ch, cw = fitted_canvas(h0, w0, cfg)
+    # "pad": image at the bottom-left, zeros on top and on the right (KITTI style); else zeros bottom / right
+    y0, x0 = (ch - h, 0) if cfg.input_handling == "pad" else (0, 0)
     if (ch, cw) != (h, w):
         x = F.pad(x, (x0, cw - w - x0, y0, ch - h - y0))
     return Prepared(x.contiguous(), y0, x0, h, w, h0, w0)
 
 
+def crop(x: torch.Tensor, prep: Prepared) -> torch.Tensor:
+    """The part of a canvas-sized map (N, C, Hc, Wc) where the image lies."""
+    return x[..., prep.y0:prep.y0 + prep.h, prep.x0:prep.x0 + prep.w]
+
+
 def restore(depth: torch.Tensor, prep: Prepared) -> torch.Tensor:
     """(N, 1, Hc, Wc) depth on the canvas -> (N, 1, H, W) at the original image's resolution."""
-    crop = depth[..., prep.y0:prep.y0 + prep.h, prep.x0:prep.x0 + prep.w]
-    return resize(crop, (prep.orig_h, prep.orig_w), depth=True)
+    return to_image(crop(depth, prep), prep)
+
+
+def to_image(x: torch.Tensor, prep: Prepared) -> torch.Tensor:
+    """A map of the image's part of the canvas (N, C, h, w) -> float32 at the original image's resolution."""
+    return resize(x.float(), (prep.orig_h, prep.orig_w), depth=True)
+
+
+def canvas_outputs(model: torch.nn.Module, prep: Prepared) -> dict[str, torch.Tensor]:
+    """A DS-SIDENet's inference-branch output for the canvas, cropped to where the image lies (N, C, h, w).
+
+    Decoding the levels is per pixel, so decoding only the crop is exact, and cheaper: decoding is a softmax over
+    K + 1 levels per pixel, and a 640x480 image fills 41 % of the high-range network's 1248x384 canvas.
+    """
+    out = model(prep.tensor.to(next(model.parameters()).dtype), branches=(model.config.inference_head,))
+    return {k: crop(v, prep) for k, v in out.items()}
 
 
 Focal = tuple[float, float]  # (fx, fy) in pixels of the image as given (not of the network's canvas)
@@ -113,9 +137,8 @@ def predict_depth(model: torch.nn.Module, rgb: torch.Tensor, focal: Focal | None
     network's canvas per its input handling, predict (in the network's dtype), map back, and rescale
     canonical-focal depth to the camera's `focal` (fx, fy of the images as given). Returns float32."""
     prep = prepare(rgb, model.config)
-    depth = model.predict_depth(prep.tensor.to(next(model.parameters()).dtype))
+    out = to_image(model.decode_depth(canvas_outputs(model, prep)), prep)
     k = focal_factor(model.config, focal, prep.orig_h, prep.orig_w)
-    out = restore(depth.float(), prep)
     return out * k if k != 1.0 else out
 
 
@@ -125,13 +148,13 @@ def predict_depth_confidence(model: torch.nn.Module, rgb: torch.Tensor,
     regression inference head; the focal rescaling moves every level alike and leaves it unchanged). Both
     float32 (N, 1, H, W)."""
     prep = prepare(rgb, model.config)
-    depth, confidence = model.predict_depth_confidence(prep.tensor.to(next(model.parameters()).dtype))
+    depth, confidence = model.decode_depth_confidence(canvas_outputs(model, prep))
     k = focal_factor(model.config, focal, prep.orig_h, prep.orig_w)
-    out = restore(depth.float(), prep)
+    out = to_image(depth, prep)
     out = out * k if k != 1.0 else out
     if confidence is None:
         return out, None
-    return out, restore(confidence.float(), prep).clamp_(0.0, 1.0)
+    return out, to_image(confidence, prep).clamp_(0.0, 1.0)
 
 
 def image_to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:

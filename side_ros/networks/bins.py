@@ -98,14 +98,12 @@ class DepthBins:
     def decode(self, logits: torch.Tensor, dim: int = 1, hard: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(level, confidence) from one softmax: the expected level (`hard`: the most likely one, the hard-cl
         decoding) and the probability mass within one bin of it (the module docstring's confidence)."""
-        probs = torch.softmax(logits.float(), dim=dim)
+        probs = torch.softmax(logits.movedim(dim, -1), dim=-1, dtype=torch.float32)  # levels last, as expected_level
         if hard:
-            level = logits.argmax(dim=dim, keepdim=True).float()
+            level = logits.argmax(dim=dim, keepdim=True).float().movedim(dim, -1)
         else:
-            shape = [1] * probs.dim()
-            shape[dim] = self.num_levels
-            level = (probs * self.level_values(probs.device).view(shape)).sum(dim=dim, keepdim=True)
-        return level, self.window_mass(probs, level, dim=dim)
+            level = torch.matmul(probs, self.level_values(probs.device)).unsqueeze(-1)
+        return level.movedim(-1, dim), self.window_mass(probs, level, dim=-1).movedim(-1, dim)
 
     def confidence(self, logits: torch.Tensor, dim: int = 1, hard: bool = False) -> torch.Tensor:
         """Per-pixel confidence in [0, 1]: probability mass within one bin of the decoded level."""

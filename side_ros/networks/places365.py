@@ -81,8 +81,10 @@ class WideResNet18Places365(nn.Module):
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 
     def scene_probabilities(self, rgb: torch.Tensor) -> torch.Tensor:
-        """Softmax over the 365 Places categories for RGB in [0, 1] of any size, (N, 365)."""
-        return torch.softmax(self.forward(self.preprocess(rgb)).float(), dim=1)
+        """Softmax over the 365 Places categories for RGB in [0, 1] of any size, (N, 365). Resizing and
+        normalization run in float32, the network in its own precision."""
+        x = self.preprocess(rgb.float()).to(self.conv1.weight.dtype)
+        return torch.softmax(self.forward(x).float(), dim=1)
 
 
 def load_places365(path: str | os.PathLike, *, trusted: bool = False) -> tuple[WideResNet18Places365, dict[str, Any]]:

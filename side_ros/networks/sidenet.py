@@ -152,7 +152,10 @@ class DSSIDENet(nn.Module):
     def predict_depth_confidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Depth in metres and confidence in [0, 1] (DepthBins.decode), both (N, 1, H, W), from one softmax;
         confidence None for a regression inference head (no distribution to measure)."""
-        out = self.forward(x, branches=(self.config.inference_head,))
+        return self.decode_depth_confidence(self.forward(x, branches=(self.config.inference_head,)))
+
+    def decode_depth_confidence(self, out: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """decode_depth plus the confidence (None for a regression head), from the inference branch's output."""
         if not self.gives_confidence:
             return self.decode_depth(out), None
         level, confidence = self.bins.decode(out["cls_logits"], hard=self.config.cls_head == "hard_cl")

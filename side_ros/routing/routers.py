@@ -8,7 +8,7 @@ import torch
 
 from side_ros.networks.places365 import WideResNet18Places365
 from side_ros.networks.sidenet import DSSIDENet
-from side_ros.preprocess import Focal, focal_factor, predict_depth, prepare
+from side_ros.preprocess import Focal, canvas_outputs, focal_factor, predict_depth, prepare
 from side_ros.routing.decision import RangeDecision
 from side_ros.routing.options import check_statistic
 from side_ros.routing.scenes import SceneTable, vote
@@ -18,8 +18,7 @@ from side_ros.routing.scenes import SceneTable, vote
 def scene_classification(model: WideResNet18Places365, rgb: torch.Tensor, table: SceneTable, *,
                          voting: str, top_k: int, sigma: float) -> list[RangeDecision]:
     """(sc) Places365 probabilities of each image, then the chosen voting rule over the top-K categories."""
-    dtype = next(model.parameters()).dtype
-    probs = model.scene_probabilities(rgb.to(dtype))
+    probs = model.scene_probabilities(rgb)
     return vote(probs, table, method=voting, top_k=top_k, sigma=sigma)
 
 
@@ -41,11 +40,9 @@ def reduce_depth(depth: torch.Tensor, statistic: str) -> torch.Tensor:
 def coarse_canvas_depth(model: DSSIDENet, rgb: torch.Tensor, focal: Focal | None = None) -> torch.Tensor:
     """The coarse network's metric depth on its canvas, padding cropped off (N, 1, h, w): what the statistics
     summarize (no resize back to the image, which would only interpolate)."""
-    dtype = next(model.parameters()).dtype
     prep = prepare(rgb, model.config)
-    depth = model.predict_depth(prep.tensor.to(dtype))
-    crop = depth[..., prep.y0:prep.y0 + prep.h, prep.x0:prep.x0 + prep.w].float()
-    return crop * focal_factor(model.config, focal, prep.orig_h, prep.orig_w)
+    depth = model.decode_depth(canvas_outputs(model, prep)).float()
+    return depth * focal_factor(model.config, focal, prep.orig_h, prep.orig_w)
 
 
 def coarse_statistic(model: DSSIDENet, rgb: torch.Tensor, statistic: str = "max",

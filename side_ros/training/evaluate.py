@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(recommended_sigma / recommended_statistic), which the node and commands then use")
     parser.add_argument("--cache-dir", type=Path, default=None, help="keep rendered procedural scenes here")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                        help="execution precision (auto: bfloat16 on CPUs with native bf16, float16 on CUDA)")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
@@ -294,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         pipe = RobustDepthPipeline.from_files(
             args.low or default_model("low"), args.high or default_model("high"),
             args.coarse or default_model("coarse"), args.places, router="low", device=args.device,
-            sigma=args.sigma, statistic=args.statistic, top_k=args.top_k, voting=args.voting)
+            precision=args.precision, sigma=args.sigma, statistic=args.statistic, top_k=args.top_k,
+            voting=args.voting)
+        print(f"side-eval: {pipe.describe()}")
         if args.calibrate_sigma or args.calibrate_on:
             if args.calibrate_on:
                 p = Path(args.calibrate_on)
