@@ -31,6 +31,7 @@ setup(
         "bags": ["rosbags>=0.11", "rosbags-image", "opencv-python-headless", "kitti2mcap"],
         "train": ["tensorboard", "h5py", "scipy", "onnx", "onnxruntime"],
         "test": ["pytest", "ruff", "colcon-core", "colcon-ros"],
+        "bench": ["transformers"],  # scripts/bench_speed.py: Depth-Anything-V2-Small's architecture, for comparison
     },
     zip_safe=True,
     maintainer="side_ros developers",
