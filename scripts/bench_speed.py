@@ -78,7 +78,7 @@ class Item:
 
 def indoor_frame() -> np.ndarray:
     """A 640x480 procedural room (HxWx3 uint8), the kind of frame the low-range path serves."""
-    from side_ros.training.procedural import ProceduralDataset
+    from side_ros.scenes import ProceduralDataset
 
     rgb = ProceduralDataset([800_000], kinds=("indoor",), size=(640, 480))[0]["rgb"]
     return (rgb.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()

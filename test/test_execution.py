@@ -69,7 +69,7 @@ def test_automatic_choice_follows_the_cpu_and_overrides_are_checked() -> None:
 @pytest.fixture(scope="module")
 def scenes() -> dict:
     """Two held-out-style procedural scenes per kind, at the shipped networks' working sizes."""
-    from side_ros.training.procedural import ProceduralDataset
+    from side_ros.scenes import ProceduralDataset
 
     out = {}
     for kind, size in (("indoor", (128, 96)), ("outdoor", (310, 94))):
