@@ -145,7 +145,7 @@ def pipeline_items(label: str, ckpts: dict[str, Path], path_name: str, rgb: np.n
 def _use_reference(pipe: RobustDepthPipeline) -> None:
     """Run the networks exactly as loaded (float32, contiguous, BatchNorm unfolded): the reference path."""
     for which in ("low", "high", "coarse"):
-        pipe._run[which] = pipe.reference_network(which)  # noqa: SLF001 - the benchmark's baseline
+        pipe._run[which] = pipe.reference_network(which)  # the benchmark's baseline
     pipe.path = pipe.router_path = ExecutionPath.reference()
 
 
@@ -227,7 +227,7 @@ def bench_node(args: argparse.Namespace, rgb: np.ndarray) -> dict[str, object]:
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     params = {"qos_overrides./cam/image.subscription.reliability": "reliable"}
     cmd = [sys.executable, "-m", "side_ros.ros.depth_node", *node_arguments({}, params=params)]
-    log = open(Path(tempfile.gettempdir()) / "side_bench_node.log", "w")  # noqa: SIM115 - closed below
+    log = open(Path(tempfile.gettempdir()) / "side_bench_node.log", "w")  # closed in the finally below
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=args.domain)
