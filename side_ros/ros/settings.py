@@ -114,9 +114,17 @@ class NodeSettings:
                 self._log.warning("half precision needs CUDA: running float32 on the CPU")
             self.sync()
             self._log.info(f"configured: {pipe.describe()}")
+            if values["router"] == "coarse_depth":
+                self._log_routing(pipe)
             if self.not_ready:
                 self._log.error(f"not ready: {self.not_ready}")
             return True
+
+    def _log_routing(self, pipe: RobustDepthPipeline) -> None:
+        """Say which sigma and statistic the cde router uses and where each came from."""
+        origin = pipe.routing_origin()
+        self._log.info(f"coarse_depth: high range iff the {pipe.statistic} of the coarse depth > {pipe.sigma:.3f} m "
+                       f"(sigma {origin['sigma']}; statistic {origin['statistic']})")
 
     def teardown(self) -> None:
         """Free the pipeline (lifecycle cleanup)."""
@@ -145,9 +153,7 @@ class NodeSettings:
                            voting=self.values["voting"])
             pipe.follow_checkpoint(*[k for k in ("sigma", "statistic") if not self.values[k]])
             if router == "coarse_depth" and (pipe.sigma, pipe.statistic) != before:
-                origin = pipe.routing_origin()
-                self._log.info(f"coarse_depth: high range iff the {pipe.statistic} of the coarse depth > "
-                               f"{pipe.sigma:.3f} m (sigma {origin['sigma']}; statistic {origin['statistic']})")
+                self._log_routing(pipe)
             self.not_ready = None
 
     # ------------------------------------------------------------------------------------------ changes
