@@ -6,6 +6,14 @@ packed (ignoring `step`) and fails deep inside NumPy on short data. So the messa
 short reason per failure that the node counts dropped frames under, and rows padded to a larger `step` are read
 through a strided view.
 
+Size limits (ImageLimits): a message is small on the wire but its image need not be: a 30 KB rgb8 message of
+10000x1 px makes a 96x960000 canvas for the coarse network, a 389 KB PNG decodes to 20000x20000 px. Images with
+more pixels than a limit, or one side more than a ratio times the other, are refused as "image_too_large" from
+the message's fields or, for compressed images, from the header before anything is decoded.
+
+Texts from the message (an encoding, a format) go into error messages shortened: a 1 MB `encoding` must not
+become a 1 MB log line.
+
 The functions take any object with the message's fields (rclpy messages, rosbags messages alike) and import no
 ROS module, so the offline bag tools can use them too.
 """
@@ -13,6 +21,8 @@ ROS module, so the offline bag tools can use them too.
 from __future__ import annotations
 
 import array
+import io
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,6 +53,57 @@ class ImageConversionError(ValueError):
         self.reason = reason
 
 
+def shorten(text: object, limit: int = 64) -> str:
+    """repr() of a text from a message, cut to `limit` characters with its full length said (for log lines)."""
+    text = str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """The largest image worth processing: at most `max_pixels` pixels and no side more than `max_aspect` times
+    the other (0 turns either check off)."""
+
+    max_pixels: int = 0
+    max_aspect: float = 0.0
+
+    def check(self, width: int, height: int) -> None:
+        """Raise ImageConversionError("image_too_large") for a width x height image beyond the limits."""
+        if self.max_pixels and width * height > self.max_pixels:
+            raise ImageConversionError(
+                "image_too_large", f"{width}x{height} is {width * height} pixels, more than max_image_pixels "
+                                   f"{self.max_pixels}; downscale the camera's output or raise the limit")
+        ratio = max(width, height) / max(min(width, height), 1)
+        if self.max_aspect and ratio > self.max_aspect:
+            raise ImageConversionError(
+                "image_too_large", f"{width}x{height} has one side {ratio:.0f} times the other, more than "
+                                   f"max_aspect_ratio {self.max_aspect:g}")
+
+
+def compressed_dimensions(data: Any) -> tuple[int, int] | None:
+    """(width, height) from a compressed image's header (JPEG, PNG and the other formats Pillow reads), without
+    decoding its pixels; None when no format recognizes the header.
+
+    Pillow's format plugins are used directly: Image.open would apply Pillow's own decompression-bomb limit
+    (a process-wide setting) and refuse a bomb without saying its size."""
+    from PIL import Image
+
+    raw = _buffer(data).tobytes()
+    Image.init()
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        try:
+            if accept is not None and not accept(raw[:16]):
+                continue
+            with factory(io.BytesIO(raw), "") as im:
+                return im.size
+        except Exception:
+            continue
+    return None
+
+
 def _buffer(data: Any) -> np.ndarray:
     """The message's bytes as a uint8 array without copying (array.array, bytes, memoryview or ndarray)."""
     if isinstance(data, np.ndarray):
@@ -50,18 +111,18 @@ def _buffer(data: Any) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-def image_msg_to_rgb(msg: Any) -> np.ndarray:
+def image_msg_to_rgb(msg: Any, limits: ImageLimits | None = None) -> np.ndarray:
     """sensor_msgs/Image -> (H, W, 3) uint8 RGB.
 
     rgb8 with packed rows comes back as a view of the message's buffer (no copy); other encodings cost one
     OpenCV conversion. Raises ImageConversionError(reason) for unsupported encodings ("unsupported_encoding"),
-    zero-size images ("empty_image"), a step shorter than a row ("bad_step") and data shorter than
-    step x height ("data_too_short").
+    zero-size images ("empty_image"), a step shorter than a row ("bad_step"), data shorter than step x height
+    ("data_too_short") and images beyond `limits` ("image_too_large").
     """
     enc = str(msg.encoding)
     if enc not in ENCODINGS:
         raise ImageConversionError("unsupported_encoding",
-                                   f"unsupported image encoding {enc!r} (supported: {', '.join(ENCODINGS)})")
+                                   f"unsupported image encoding {shorten(enc)} (supported: {', '.join(ENCODINGS)})")
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     if h == 0 or w == 0:
         raise ImageConversionError("empty_image", f"zero-size image {w}x{h}")
@@ -73,6 +134,8 @@ def image_msg_to_rgb(msg: Any) -> np.ndarray:
     if buf.size < step * h:
         raise ImageConversionError("data_too_short",
                                    f"{enc} {w}x{h} with step {step} needs {step * h} bytes, got {buf.size}")
+    if limits is not None:
+        limits.check(w, h)
     if step != row:
         # Padded rows: a strided view over the buffer, made contiguous once for rosbags (which assumes packed).
         view = np.ndarray((h, row), dtype=np.uint8, buffer=buf, strides=(step, 1))
@@ -87,26 +150,33 @@ def image_msg_to_rgb(msg: Any) -> np.ndarray:
     return _as_rgb(out)
 
 
-def compressed_msg_to_rgb(msg: Any) -> np.ndarray:
+def compressed_msg_to_rgb(msg: Any, limits: ImageLimits | None = None) -> np.ndarray:
     """sensor_msgs/CompressedImage (JPEG/PNG as image_transport's compressed plugin writes) -> (H, W, 3) uint8 RGB.
 
     compressedDepth payloads are not camera images and are refused ("unsupported_encoding"); undecodable data
-    is "decode_failed".
+    is "decode_failed". With `limits`, the size is read from the header first: too large is "image_too_large",
+    and a header that gives no size is "decode_failed" (nothing is decoded whose size is unknown).
     """
     fmt = str(getattr(msg, "format", ""))
     if "compresseddepth" in fmt.replace(" ", "").lower():
         raise ImageConversionError("unsupported_encoding",
-                                   f"compressedDepth images ({fmt!r}) are depth, not camera images")
+                                   f"compressedDepth images ({shorten(fmt)}) are depth, not camera images")
     buf = _buffer(msg.data)
     if buf.size == 0:
         raise ImageConversionError("empty_image", "compressed image with no data")
+    if limits is not None and (limits.max_pixels or limits.max_aspect):
+        size = compressed_dimensions(buf)
+        if size is None:
+            raise ImageConversionError("decode_failed", f"cannot read the image size from the compressed data "
+                                                        f"({shorten(fmt)}, {buf.size} bytes): not JPEG or PNG?")
+        limits.check(*size)
     try:
         img = compressed_image_to_cvimage(SimpleNamespace(format=fmt, data=buf))
     except (AssertionError, cv2.error, ValueError) as exc:
-        raise ImageConversionError("decode_failed", f"OpenCV cannot decode the compressed image ({fmt!r}, "
+        raise ImageConversionError("decode_failed", f"OpenCV cannot decode the compressed image ({shorten(fmt)}, "
                                                     f"{buf.size} bytes) {exc}".rstrip()) from exc
     if img is None or img.size == 0:
-        raise ImageConversionError("decode_failed", f"cannot decode compressed image ({fmt!r})")
+        raise ImageConversionError("decode_failed", f"cannot decode compressed image ({shorten(fmt)})")
     # OpenCV decodes to BGR (or grey); the compressed plugin stores colour images as bgr8 before encoding.
     if img.dtype != np.uint8:
         img = (img.astype(np.float32) * (255.0 / np.iinfo(img.dtype).max)).astype(np.uint8)
@@ -124,8 +194,8 @@ def _as_rgb(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def message_to_rgb(msg: Any) -> np.ndarray:
+def message_to_rgb(msg: Any, limits: ImageLimits | None = None) -> np.ndarray:
     """Image or CompressedImage (told apart by the `format` field, as rosbags does) -> (H, W, 3) uint8 RGB."""
     if hasattr(msg, "format"):
-        return compressed_msg_to_rgb(msg)
-    return image_msg_to_rgb(msg)
+        return compressed_msg_to_rgb(msg, limits)
+    return image_msg_to_rgb(msg, limits)

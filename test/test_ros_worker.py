@@ -31,7 +31,7 @@ class Recorder:
         assert self.release.wait(30)
         if frame.msg in self.fail_on:
             raise RuntimeError(f"frame {frame.msg} fails")
-        self.stats.published({"total": 0.0})
+        frame.published({"total": 0.0})
         with self.done:
             self.seen.append(frame.msg)
             self.done.notify_all()
@@ -111,3 +111,99 @@ def test_a_failing_frame_is_counted_and_the_worker_carries_on(make):
     rec.wait_seen(1)
     assert rec.seen == [2] and [str(e) for e in errors] == ["frame 1 fails"]
     assert stats.snapshot().dropped == {"internal_error": 1}
+
+
+def test_a_frame_is_counted_once_even_when_it_fails_after_counting_and_reporting_fails(make):
+    """The node's case: a frame counted as inference_error, then the warning about it raises (rclpy's logger did,
+    for a severity change on one line); the frame stays counted once and the worker carries on."""
+    stats = FrameStats()
+    seen = []
+
+    def process(frame):
+        if frame.msg == 1:
+            frame.dropped("inference_error")
+            raise ValueError("Logger severity cannot be changed between calls")
+        frame.published({"total": 0.0})
+        seen.append(frame.msg)
+
+    def on_error(exc):
+        raise ValueError("Logger severity cannot be changed between calls")
+
+    w = NewestFrameWorker(process, stats, on_error)
+    w.start()
+    try:
+        w.accept(True)
+        w.offer(1)
+        assert wait_for(lambda: stats.snapshot().dropped == {"inference_error": 1})
+        w.offer(2)
+        assert wait_for(lambda: seen == [2])
+        snap = stats.snapshot()
+        assert snap.received == 2 and snap.published == 1 and snap.dropped == {"inference_error": 1}
+        assert snap.in_flight == 0 and w.health().alive
+    finally:
+        w.quiesce("shutdown")
+        w.stop()
+
+
+def test_watchdog_health_busy_time_death_and_revival():
+    stats = FrameStats()
+    release = threading.Event()
+    seen = []
+
+    def process(frame):
+        if frame.msg == "block":
+            assert release.wait(30)
+        if frame.msg == "die":
+            raise SystemExit("a bug that escapes the per-frame handler")
+        frame.published({"total": 0.0})
+        seen.append(frame.msg)
+
+    w = NewestFrameWorker(process, stats, lambda exc: None)
+    w.start()
+    try:
+        w.accept(True)
+        assert w.health().busy_s == 0.0 and w.health().alive
+        w.offer("block")
+        assert wait_for(lambda: w.health().busy_s > 0.05)  # a frame in hand, for longer and longer
+        release.set()
+        assert wait_for(lambda: seen == ["block"] and w.health().busy_s == 0.0)
+        w.offer("die")
+        assert wait_for(lambda: not w.health().alive)
+        health = w.health()
+        assert health.running and "SystemExit: a bug that escapes" in health.died_of
+        assert stats.snapshot().dropped == {"internal_error": 1}  # its frame is counted, once
+        assert "SystemExit" in w.revive() and w.revive() is None
+        w.offer("after")
+        assert wait_for(lambda: seen == ["block", "after"])
+        snap = stats.snapshot()
+        assert snap.received == 3 and snap.published == 2 and snap.in_flight == 0
+    finally:
+        w.quiesce("shutdown")
+        w.stop()
+
+
+def test_problem_bookkeeping_is_safe_between_the_worker_and_diagnostics():
+    """The worker notes problems while the diagnostics timer lists them; a plain dict iterated by one thread while
+    another adds keys raised 'dictionary changed size during iteration' (issue 9)."""
+    from side_ros.ros.stats import Problems
+
+    problems, errors, done = Problems(), [], threading.Event()
+
+    def note():
+        for i in range(20000):
+            problems.note(f"reason_{i}", 5.0)
+        done.set()
+
+    def read():
+        while not done.is_set():
+            try:
+                problems.recent(5.0, ignore=("model_not_loaded",))
+            except RuntimeError as exc:  # pragma: no cover - the defect
+                errors.append(exc)
+
+    threads = [threading.Thread(target=note), threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and len(problems.recent(60.0)) == 20000

@@ -27,11 +27,19 @@ on /diagnostics and drops frames as "model_not_loaded" until a valid path is set
 Camera info: depth, colour map and scene are published without it (the network needs only the image); the point
 cloud needs intrinsics, so without a valid CameraInfo (none yet, NaN or zero P, other size) the frame's cloud is
 not published and is counted under clouds_dropped.<reason>, with a throttled warning.
+
+Faults: frames larger than max_image_pixels or max_aspect_ratio are dropped as image_too_large before decoding.
+A watchdog on the diagnostics timer restarts a worker thread that died, and when one frame takes longer than
+watchdog_timeout it reports ERROR and asks main() to exit with status 1 (`exit_request`), so that launch's
+`respawn` restarts the process. Shutdown (SIGINT, SIGTERM, twice as `ros2 launch` sends them): main() stops
+taking frames, lets the frame in hand finish (or stops it from publishing), then tears down and exits 0.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -41,17 +49,19 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
+from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 
 from side_ros import geometry
-from side_ros.image_conversion import ImageConversionError, message_to_rgb
+from side_ros.image_conversion import ImageConversionError, ImageLimits, message_to_rgb
 from side_ros.ros import messages
 from side_ros.ros.camera_info import CameraInfoCache, IntrinsicsCache
 from side_ros.ros.params import SPEC_BY_NAME, SPECS, ParamSpec
@@ -62,6 +72,8 @@ from side_ros.ros.worker import Frame, NewestFrameWorker
 NODE_NAME = "side_depth"
 PROBLEM_WINDOW_S = 5.0  # diagnostics stay WARN this long after a frame or cloud was dropped for a problem
 DEFAULT_NAMESPACE = "side"
+LOG_TEXT_LIMIT = 500  # characters of one log line's text (message fields can be megabytes)
+SHUTDOWN_FRAME_WAIT_S = 5.0  # how long shutdown waits for the frame in hand (ros2 launch escalates after 5 s)
 
 
 # Fresh profiles per entity: rclpy's QoS overriding writes the overridden values into the profile it is given, so
@@ -119,6 +131,11 @@ class DepthNode(LifecycleNode):
         self._cameras = CameraInfoCache()
         self._intrinsics = IntrinsicsCache()
         self._worker = NewestFrameWorker(self._process, self.stats, self._on_worker_error)
+        self._worker_fault: tuple[float, str] | None = None  # (when, what) the watchdog last found
+        self._worker_restarts = 0
+        self.exit_request = Future()  # done (with the reason) when the node cannot go on: main() exits 1
+        self._publish_lock = threading.Lock()  # publishing vs closing: nothing is published once closed
+        self._closed = False
         self._last_decision = ""
         self._said_no_focal = False
         self._said_no_confidence = False
@@ -207,9 +224,17 @@ class DepthNode(LifecycleNode):
         self._state = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
 
+    def close(self, wait: float = SHUTDOWN_FRAME_WAIT_S) -> bool:
+        """Stop taking frames, let the frame in hand finish for up to `wait` seconds, then publish nothing more and
+        end the worker. True when the worker ended (a stalled frame may still be inside the networks)."""
+        self._worker.quiesce("shutdown", timeout=wait)
+        with self._publish_lock:
+            self._closed = True
+        self._worker.stop(timeout=0.5)
+        return not self._worker.health().alive
+
     def destroy_node(self) -> None:
-        self._worker.quiesce("shutdown")
-        self._worker.stop()
+        self.close()
         super().destroy_node()
 
     def _teardown(self) -> None:
@@ -266,14 +291,14 @@ class DepthNode(LifecycleNode):
         cfg, pipe, not_ready = self.settings.snapshot()
         t0 = time.perf_counter()
         try:
-            rgb = message_to_rgb(frame.msg)
+            rgb = message_to_rgb(frame.msg, ImageLimits(cfg["max_image_pixels"], cfg["max_aspect_ratio"]))
         except ImageConversionError as exc:
-            self.stats.dropped(exc.reason)
+            frame.dropped(exc.reason)
             self._warn(exc.reason, f"dropped frame: {exc}")
             return
         t1 = time.perf_counter()
         if pipe is None or not_ready:
-            self.stats.dropped("model_not_loaded")
+            frame.dropped("model_not_loaded")
             self._warn("model_not_loaded", f"dropped frame: {not_ready or 'not configured'}")
             return
         info = self._cameras.for_stamp(frame.msg.header.stamp)
@@ -286,7 +311,7 @@ class DepthNode(LifecycleNode):
         try:
             result = pipe(rgb, focal)
         except Exception as exc:  # a failing network must not take the node down
-            self.stats.dropped("inference_error")
+            frame.dropped("inference_error")
             self._warn("inference_error", f"inference failed: {type(exc).__name__}: {exc}", error=True)
             return
         t2 = time.perf_counter()
@@ -294,24 +319,34 @@ class DepthNode(LifecycleNode):
         depth = result.depth
         depth_info = self._depth_camera_info(header, info, depth.shape)
         if depth_info is not None:
-            self._pubs["depth_info"].publish(depth_info)
-        self._pubs["depth"].publish(messages.depth_image(header, depth))
+            self._publish("depth_info", depth_info)
+        if not self._publish("depth", messages.depth_image(header, depth)):
+            frame.dropped("shutdown")
+            return
         if result.confidence is not None and self._pubs["confidence"].get_subscription_count() > 0:
-            self._pubs["confidence"].publish(messages.depth_image(header, result.confidence))
-        self._pubs["scene"].publish(messages.scene_message(header, result.decision))
+            self._publish("confidence", messages.depth_image(header, result.confidence))
+        self._publish("scene", messages.scene_message(header, result.decision))
         self._last_decision = result.decision.to_json()
         t3 = time.perf_counter()
         timings = {"convert": t1 - t0, **result.timings, "publish_depth": t3 - t2}
         if cfg["colormap.enabled"] and self._pubs["colormap"].get_subscription_count() > 0:
             bgr = geometry.colorize_depth(depth, cfg["colormap.min_depth"], cfg["colormap.max_depth"], order="bgr")
-            self._pubs["colormap"].publish(messages.bgr_image(header, bgr))
+            self._publish("colormap", messages.bgr_image(header, bgr))
             timings["colormap"] = time.perf_counter() - t3
         if cfg["points.enabled"] and self._pubs["points"].get_subscription_count() > 0:
             t4 = time.perf_counter()
             self._publish_cloud(header, depth, rgb, cfg, info, result.confidence)
             timings["points"] = time.perf_counter() - t4
         timings["total"] = time.perf_counter() - frame.received
-        self.stats.published(timings)
+        frame.published(timings)
+
+    def _publish(self, key: str, msg: Any) -> bool:
+        """Publish unless the node is closing (then False: the context may be gone at any moment)."""
+        with self._publish_lock:
+            if self._closed:
+                return False
+            self._pubs[key].publish(msg)
+            return True
 
     def _depth_camera_info(self, header: Any, info: CameraInfo | None, shape: tuple[int, ...]) -> CameraInfo | None:
         """The CameraInfo of the depth image (the camera's, with the depth's header), or None without one that
@@ -343,16 +378,44 @@ class DepthNode(LifecycleNode):
                                         stride=cfg["points.stride"], min_depth=cfg["points.min_depth"],
                                         max_depth=cfg["points.max_depth"], confidence=confidence,
                                         min_confidence=cfg["points.min_confidence"])
-        self._pubs["points"].publish(messages.point_cloud(header, cloud))
-        self.stats.cloud(True)
+        if self._publish("points", messages.point_cloud(header, cloud)):
+            self.stats.cloud(True)
 
     def _on_worker_error(self, exc: Exception) -> None:
         self._warn("internal_error", f"frame failed: {type(exc).__name__}: {exc}", error=True)
 
     def _warn(self, key: str, text: str, *, error: bool = False) -> None:
-        """At most one message per key and warn_throttle_period (a bad stream at 30 Hz must not flood the log)."""
-        if self._problems.note(key, self._values["warn_throttle_period"]):
-            (self.get_logger().error if error else self.get_logger().warning)(f"[{key}] {text}")
+        """At most one message per key and warn_throttle_period (a bad stream at 30 Hz must not flood the log);
+        the text is cut to LOG_TEXT_LIMIT characters."""
+        if not self._problems.note(key, self._values["warn_throttle_period"]):
+            return
+        if len(text) > LOG_TEXT_LIMIT:
+            text = f"{text[:LOG_TEXT_LIMIT]}... ({len(text)} characters)"
+        # Two call sites, not one call with a chosen method: rclpy refuses a severity change between calls from the
+        # same place in the code (ValueError), which killed the worker at its first error after a warning.
+        if error:
+            self.get_logger().error(f"[{key}] {text}")
+        else:
+            self.get_logger().warning(f"[{key}] {text}")
+
+    def _watchdog(self) -> None:
+        """Diagnostics timer: restart a worker thread that died; report a frame that exceeds watchdog_timeout and
+        ask main() to exit 1 (respawn), since a thread stuck inside a network cannot be stopped from outside."""
+        died = self._worker.revive()
+        if died:
+            self._worker_restarts += 1
+            self._worker_fault = (time.monotonic(), f"worker thread died ({died}); restarted")
+            self.get_logger().error(f"[worker_died] the frame worker thread died ({died[:LOG_TEXT_LIMIT]}); "
+                                    f"restarted it (restart {self._worker_restarts})")
+        timeout = self._values["watchdog_timeout"]
+        busy = self._worker.health().busy_s
+        if timeout and busy > timeout:
+            reason = f"worker stalled: one frame has been processing for {busy:.1f} s (watchdog_timeout {timeout:g} s)"
+            self._worker_fault = (time.monotonic(), reason)
+            if not self.exit_request.done():
+                self.get_logger().fatal(f"[worker_stalled] {reason}; exiting with status 1 so that the process is "
+                                        "restarted (launch respawn)")
+                self.exit_request.set_result(reason)
 
     # ------------------------------------------------------------------------------------------ parameters
     def _floats_from_integers(self) -> None:
@@ -450,8 +513,12 @@ class DepthNode(LifecycleNode):
         kv.update({f"latency_ms.{k}": v for k, v in sorted(snap.latency_ms.items())})
         kv.update({f"weights.{k}": v for k, v in self.settings.net_status.items()})
         kv["last_decision"] = self._last_decision
+        kv["worker_restarts"] = self._worker_restarts
         recent = self._problems.recent(PROBLEM_WINDOW_S, ignore=("model_not_loaded",))
-        if state != "active":
+        fault = self._worker_fault
+        if fault is not None and (time.monotonic() - fault[0] < PROBLEM_WINDOW_S or self.exit_request.done()):
+            level, message = DiagnosticStatus.ERROR, fault[1]
+        elif state != "active":
             level, message = DiagnosticStatus.WARN, f"{state}: not processing images"
             if not_ready and not_ready != "not configured":
                 level, message = DiagnosticStatus.ERROR, f"{message} ({not_ready})"
@@ -466,32 +533,60 @@ class DepthNode(LifecycleNode):
         return messages.diagnostic_status(name, device, level, message, kv)
 
     def _publish_diagnostics(self) -> None:
+        self._watchdog()
         self._diag_pub.publish(messages.diagnostic_array(self.get_clock().now().to_msg(),
                                                          [self.diagnostics_status()]))
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of `ros2 run side_ros depth_node`. Ctrl-C at any moment, start-up included, exits cleanly."""
-    rclpy.init(args=args)
-    node: DepthNode | None = None
+    """Entry point of `ros2 run side_ros depth_node`. SIGINT and SIGTERM, at any moment and any number of times,
+    end in a clean exit 0; a stalled worker (watchdog_timeout) or a bad parameter file in exit 1.
+
+    The signals are handled here, not by rclpy: rclpy's handlers shut the context down at once (frames still in
+    the worker then publish into an invalid context) and raise KeyboardInterrupt wherever the main thread is,
+    a second time during clean-up when `ros2 launch` forwards the terminal's Ctrl-C. So the executor spins in a
+    thread, and the main thread only waits for a signal or the node's exit request, then shuts down in order:
+    frames, worker, executor, node, context."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
     try:
-        try:
-            node = DepthNode()
-        except Exception as exc:  # bad parameter file: say why and exit non-zero, like a failed rclcpp node
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
-            raise SystemExit(1) from exc
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        # Ctrl-C in a terminal reaches the node twice under `ros2 launch` (from the terminal and forwarded by
-        # launch): a second SIGINT must not break the clean shutdown that the first one started.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if node is not None:
-            node.destroy_node()
+        node = DepthNode()
+    except Exception as exc:  # bad parameter file: say why and exit non-zero, like a failed rclcpp node
+        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
+        raise SystemExit(1) from exc
+    code = 0
+    node.exit_request.add_done_callback(lambda _: stop.set())
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, name="side_depth_executor", daemon=True)
+    try:
+        spinner.start()
+        while not stop.wait(0.5):
+            if not spinner.is_alive():  # a callback raised: the node cannot serve any more
+                code = 1
+                break
+        if node.exit_request.done():
+            code = 1
+    finally:
+        worker_ended = node.close()
+        executor.shutdown(timeout_sec=2.0)
+        spinner.join(timeout=5.0)  # a thread left inside rcl's wait when the context goes aborts the process
+        node.destroy_node()
+        rclpy.try_shutdown()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # ending: a later signal (launch forwards Ctrl-C) must not
+            signal.signal(sig, signal.SIG_IGN)       # interrupt the interpreter's own shutdown
+        if not worker_ended or spinner.is_alive():
+            # A thread is still inside native code (a stalled frame in the networks): leaving now, without
+            # interpreter shutdown, avoids the abort ("terminate called without an active exception") of a thread
+            # torn down there.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    if code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

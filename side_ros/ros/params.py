@@ -136,6 +136,15 @@ SPECS: tuple[ParamSpec, ...] = (
               range=(0.0, 1000.0), unit="m"),
     ParamSpec("colormap.max_depth", 0.0, "Depth mapped to the last colour; 0: the frame's maximum",
               range=(0.0, 1000.0), unit="m"),
+    ParamSpec("max_image_pixels", 8_294_400, "Largest image processed (default: 4K UHD, 3840x2160); larger frames "
+              "are dropped as image_too_large before they are decoded, so memory stays bounded. 0: no limit",
+              range=(0, 1_000_000_000), unit="pixels"),
+    ParamSpec("max_aspect_ratio", 16.0, "Frames whose long side is more than this many times the short side are "
+              "dropped as image_too_large (a 10000x1 image would make a 96x960000 network canvas). 0: no limit",
+              range=(0.0, 100000.0), unit="long side / short side"),
+    ParamSpec("watchdog_timeout", 30.0, "Time one frame may take; beyond it diagnostics say ERROR and the node "
+              "exits with status 1 so that `respawn` restarts it (a worker thread that dies is restarted at once). "
+              "0: no limit", range=(0.0, 3600.0), unit="s"),
     ParamSpec("diagnostics_period", 1.0, "Time between /diagnostics messages", range=(0.05, 60.0), unit="s"),
     ParamSpec("warn_throttle_period", 5.0, "At most one warning per reason (bad input, missing camera_info, ...) "
               "in this time", range=(0.0, 3600.0), unit="s"),

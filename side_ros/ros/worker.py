@@ -2,8 +2,15 @@
 
 The subscription callback only offers the frame (it never blocks on inference); a frame replaced before the
 worker took it is dropped as "skipped_newer_frame", so the node works on the newest image and never queues up
-latency. Every offered frame ends processed or counted as dropped with a reason in FrameStats (a failing frame as
-"internal_error"), so received = published + dropped + in flight holds at every diagnostics snapshot.
+latency. Every offered frame ends processed or counted as dropped with a reason in FrameStats, exactly once: the
+frame counts its own outcome (Frame.published / Frame.dropped ignore a second call), and a frame whose processing
+raised before it was counted is counted as "internal_error". So received = published + dropped + in flight holds
+at every diagnostics snapshot.
+
+The thread cannot be killed by a frame: an exception from processing, or from reporting that exception, is
+caught. For what remains (a bug in the loop itself, a BaseException) and for a frame that never finishes,
+`health()` tells the node's watchdog that the thread died or for how long it has been busy, and `revive()`
+starts a new thread.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from side_ros.ros.stats import FrameStats
@@ -19,10 +26,38 @@ from side_ros.ros.stats import FrameStats
 
 @dataclass
 class Frame:
-    """A received message and time.perf_counter() at its receipt (the start of its latency)."""
+    """A received message and time.perf_counter() at its receipt (the start of its latency); it records its one
+    outcome in `stats`."""
 
     msg: Any
     received: float
+    stats: FrameStats | None = field(default=None, repr=False)
+    outcome: str | None = None  # "published" or the drop reason, once counted
+
+    def published(self, timings: dict[str, float]) -> None:
+        """The frame's depth went out (counted once; a later call is ignored)."""
+        if self.outcome is None:
+            self.outcome = "published"
+            if self.stats is not None:
+                self.stats.published(timings)
+
+    def dropped(self, reason: str) -> None:
+        """The frame ends here, for `reason` (counted once; a later call is ignored)."""
+        if self.outcome is None:
+            self.outcome = reason
+            if self.stats is not None:
+                self.stats.dropped(reason)
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    """What the watchdog needs: whether the thread should run and does, why it died, how long the frame in hand
+    has been processed (0 when idle)."""
+
+    running: bool
+    alive: bool
+    died_of: str | None
+    busy_s: float
 
 
 class NewestFrameWorker:
@@ -42,20 +77,42 @@ class NewestFrameWorker:
         self._cond = threading.Condition()
         self._pending: Frame | None = None
         self._processing = False
+        self._busy_since = 0.0  # time.monotonic() when the frame in hand was taken
         self._accepting = False
         self._stop = False
         self._thread: threading.Thread | None = None
+        self._died_of: str | None = None
 
     def start(self) -> None:
         """Start the thread (again after stop())."""
         with self._cond:
             self._stop = False
-        self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+            self._died_of = None
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
+
+    def health(self) -> WorkerHealth:
+        """The thread's state for a watchdog (see WorkerHealth)."""
+        with self._cond:
+            running = self._thread is not None and not self._stop
+            alive = self._thread is not None and self._thread.is_alive()
+            busy = time.monotonic() - self._busy_since if self._processing else 0.0
+            return WorkerHealth(running, alive, self._died_of, busy)
+
+    def revive(self) -> str | None:
+        """Start a new thread if the running one died; returns why it had died (None when it had not)."""
+        health = self.health()
+        if not health.running or health.alive:
+            return None
+        with self._cond:
+            self._processing = False  # the dead thread's frame was counted by _run's handler
+            self._cond.notify_all()
+        self.start()
+        return health.died_of or "the worker thread ended"
 
     def offer(self, msg: Any) -> None:
         """A frame arrived (executor thread): count it, keep it as the newest, wake the worker."""
-        frame = Frame(msg, time.perf_counter())
+        frame = Frame(msg, time.perf_counter(), self._stats)
         self._stats.received()
         with self._cond:
             if not self._accepting:
@@ -88,7 +145,17 @@ class NewestFrameWorker:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=timeout)
 
-    def _loop(self) -> None:
+    def _run(self) -> None:
+        frame: list[Frame] = []  # the frame in hand, for the last-resort handler
+        try:
+            self._loop(frame)
+        except BaseException as exc:
+            if frame:
+                frame[0].dropped("internal_error")
+            with self._cond:
+                self._died_of = f"{type(exc).__name__}: {exc}"
+
+    def _loop(self, in_hand: list[Frame]) -> None:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._pending is not None or self._stop)
@@ -96,12 +163,19 @@ class NewestFrameWorker:
                     return
                 frame, self._pending = self._pending, None
                 self._processing = True
+                self._busy_since = time.monotonic()
+            in_hand[:] = [frame]
             try:
                 self._process(frame)
             except Exception as exc:  # the node must survive any single frame
-                self._stats.dropped("internal_error")
-                self._on_error(exc)
+                frame.dropped("internal_error")  # unless it was counted before it failed
+                try:
+                    self._on_error(exc)
+                except Exception:
+                    pass
             finally:
+                frame.dropped("internal_error")  # a frame that returned without an outcome is not lost either
+                in_hand.clear()
                 with self._cond:
                     self._processing = False
                     self._cond.notify_all()
