@@ -83,14 +83,19 @@ def find_camera_topics(reader: BagReader, image_topic: str | None = None, info_t
 
 def find_info_topic(reader: BagReader, image_topic: str | None, info_topic: str | None = None, *,
                     require: bool = False) -> str | None:
-    """The camera_info topic: given, the only one, or the one beside `image_topic`; None if the bag has none."""
+    """The camera_info topic: given, the only one, or the one that belongs to `image_topic` (image_transport's
+    sibling `<base>/camera_info`, or depth_image_proc's `<image>/camera_info` as side_ros writes for its depth);
+    None if the bag has none."""
     if info_topic:
         return _check_given(reader, info_topic, (CAMERA_INFO,), "a camera_info")
     infos = sorted(t.name for t in reader.topics.values() if t.msgtype == CAMERA_INFO and t.count > 0)
     beside = camera_base(image_topic).rstrip("/") + "/camera_info" if image_topic else None
+    below = image_topic.rstrip("/") + "/camera_info" if image_topic else None
     info: str | None
     if len(infos) == 1:
         info = infos[0]
+    elif below in infos:
+        info = below
     elif beside in infos:
         info = beside
     elif not infos:
