@@ -384,9 +384,10 @@ class RobustDepthPipeline:
             else:
                 if rgb.shape[0] != 1:
                     raise ValueError("a routing schedule follows one stream: pass one image at a time")
-                reason = schedule.needs_route(self.generation)
+                key = (self.generation, tuple(rgb.shape[-2:]))  # new settings or another camera: route again
+                reason = schedule.needs_route(key)
                 raw = self.route(rgb, focal)[0] if reason else None
-                decisions = [schedule.update(raw, self.generation, reason)]
+                decisions = [schedule.update(raw, key, reason)]
                 self.last_raw_decision = raw
             self._sync()
             t1 = time.perf_counter()
@@ -417,6 +418,10 @@ class RobustDepthPipeline:
         rgb = image_to_tensor(image, self.device)
         if rgb.shape[0] != 1:
             raise ValueError("__call__ takes one image; use predict_batch for batches")
+        hw = (int(rgb.shape[-2]), int(rgb.shape[-1]))
+        if hw not in self._image_sizes:  # networks loaded later are warmed up for this camera too
+            with self._lock:
+                self._image_sizes = (self._image_sizes + [hw])[-4:]
         t1 = time.perf_counter()
         results = self._results(rgb, focal, schedule)
         results[0].timings["preprocess"] = t1 - t0

@@ -46,6 +46,8 @@ FX, FY, CX, CY = 525.0, 520.0, 319.5, 239.5
 DEFAULTS = {"router": "coarse_depth", "sigma": 5.89, "top_k": 15, "voting": "majority", "points.color": True,
             "points.stride": 1, "points.min_depth": 0.0, "points.max_depth": 0.0, "points.enabled": True,
             "points.min_confidence": 0.0}
+PER_IMAGE_ROUTING = {"routing.route_every": 1, "routing.min_dwell": 0, "routing.hysteresis_sigma": 0.0,
+                     "routing.hysteresis_votes": 0.0, "routing.drift": 0.0}
 _stamps = itertools.count(1)
 
 
@@ -131,6 +133,9 @@ def harness(tmp_path_factory):
     rclpy.init(context=ctx, domain_id=DOMAIN)
     node = DepthNode(context=ctx, cli_args=node_arguments(
         checkpoints, params={"diagnostics_period": 0.2, "warn_throttle_period": 60.0, "device": "cpu",
+                             # most tests check each frame's own decision: per-image routing, as in the paper;
+                             # test_routing_schedule_is_live_and_the_scene_says_raw_and_smoothed sets its own
+                             **PER_IMAGE_ROUTING,
                              # bursts of 640x480 frames must all arrive to check the accounting exactly
                              **{f"qos_overrides.{t}.subscription.{k}": v
                                 for t in ("/cam/image", "/cam/image/compressed")
@@ -520,6 +525,65 @@ def test_scene_message_is_json_with_the_frames_stamp(ros):
     assert set(s) >= {"stamp", "frame_id", "range", "router", "score"}
     values = {kv.key: kv.value for kv in ros.node.diagnostics_status().values}
     assert json.loads(values["last_decision"])["router"] == "coarse_depth"
+
+
+def test_routing_schedule_is_live_and_the_scene_says_raw_and_smoothed(ros):
+    """routing.* parameters change the stream's schedule live; /side/scene gives the range used, the router's own
+    decision when it ran (null between re-routes) and why; bad values are refused; diagnostics count routings."""
+    try:
+        assert all(r.successful for r in ros.set(routing__route_every=3, routing__min_dwell=0, routing__drift=0.0,
+                                                 routing__hysteresis_sigma=0.05))
+        score = ros.frame(keys=("scene",))["scene"]["score"]
+        assert ros.set(sigma=score * 2)[0].successful  # a routing setting changed: the next frame is routed
+        scenes = [ros.frame(keys=("scene",))["scene"] for _ in range(6)]
+        assert [s["schedule"]["routed"] for s in scenes] == [True, False, False] * 2
+        assert [s["schedule"]["reason"] for s in scenes[::3]] == ["settings", "every_n"]
+        for s in scenes:
+            assert s["range"] == "low" and s["threshold"] == pytest.approx(score * 2)
+        assert scenes[0]["raw"]["range"] == "low" and scenes[0]["raw"]["score"] == pytest.approx(score, rel=1e-3)
+        assert scenes[1]["raw"] is None and scenes[1]["score"] == scenes[0]["score"]  # the last routing's evidence
+        # hysteresis: two views whose statistics straddle sigma flip the router's decision every frame, while
+        # the range used stays where it was, held by the band
+        views = [pattern_image(H, W, seed=0), np.zeros((H, W, 3), np.uint8)]  # mean coarse depth differs by 0.1 %
+        assert all(r.successful for r in ros.set(routing__route_every=1, routing__hysteresis_sigma=0.0,
+                                                 statistic="mean"))
+        sa, sb = (ros.frame(v, keys=("scene",))["scene"]["raw"]["score"] for v in views)
+        assert sa != sb
+        sigma = (sa + sb) / 2
+        band = min(0.45, 2 * abs(sa - sb) / (sa + sb))
+        assert all(r.successful for r in ros.set(sigma=sigma, routing__hysteresis_sigma=band))
+        out = [ros.frame(views[i % 2], keys=("scene",))["scene"] for i in range(4)]
+        assert len({s["raw"]["range"] for s in out}) == 2  # the router flips ...
+        assert len({s["range"] for s in out}) == 1  # ... the range does not
+        assert any(s["schedule"]["held"] == "hysteresis" for s in out)
+        values = ros.diagnostics_after(lambda v: int(v["routing.routes"]) > 0)
+        assert values["routing.range"] == out[-1]["range"]
+        for name, value, reason in (("routing.route_every", 0, "range"), ("routing.hysteresis_sigma", 0.7, "range"),
+                                    ("routing.min_dwell", -1, "range"), ("precision", "float16", "CUDA"),
+                                    ("precision", "double", "must be one of")):
+            before = ros.node.get_parameter(name).value
+            result = ros.node.set_parameters([Parameter(name, value=value)])[0]
+            if name == "precision" and value == "float16" and torch.cuda.is_available():
+                continue
+            assert not result.successful and reason in result.reason, (name, result.reason)
+            assert ros.node.get_parameter(name).value == before
+    finally:
+        assert all(r.successful for r in ros.set(statistic="", **{k.replace(".", "__"): v
+                                                                  for k, v in PER_IMAGE_ROUTING.items()}))
+
+
+def test_precision_override_and_the_path_in_diagnostics(ros):
+    from side_ros.execution import native_bf16
+
+    auto = ros.diagnostics_after(lambda v: True)["device"]
+    assert ("bfloat16" in auto) == native_bf16() and "channels-last" in auto
+    try:
+        assert ros.set(precision="float32")[0].successful
+        device = ros.diagnostics_after(lambda v: "bfloat16" not in v["device"])["device"]
+        assert "float32" in device
+        assert depth_array(ros.frame()["depth"]).shape == (H, W)
+    finally:
+        assert ros.set(precision="auto")[0].successful
 
 
 def test_all_parameters_have_descriptions_and_ranges(ros):

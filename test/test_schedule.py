@@ -82,7 +82,7 @@ def test_minimum_dwell_holds_a_switch_then_re_routes_when_it_ends() -> None:
     assert d.range == "high" and schedule.switches == 1
     held = schedule.update(cde(1.0), reason="drift")  # clearly low again, but only 0 frames into high
     assert held.range == "high" and held.details["schedule"]["held"] == "dwell"
-    assert held.details["schedule"]["raw_range"] == "low"
+    assert held.details["raw"]["range"] == "low" and held.details["raw"]["score"] == 1.0
     assert schedule.needs_route() is None
     schedule.update(None)
     assert schedule.needs_route() is None

@@ -77,7 +77,10 @@ def node_command(image_topic: str, info_topic: str, weights: dict[str, Path], de
     lost between processes; the node's default is sensor-data best effort)."""
     args = [sys.executable, "-m", "side_ros.ros.depth_node", "--ros-args",
             "-r", f"image:={image_topic}", "-r", f"camera_info:={info_topic}",
-            "-p", "router:=coarse_depth", "-p", f"device:={device}", "-p", "diagnostics_period:=0.5"]
+            "-p", "router:=coarse_depth", "-p", f"device:={device}", "-p", "diagnostics_period:=0.5",
+            # the sample's frames are unrelated scenes, not one stream: route each on its own (the paper's way)
+            "-p", "routing.route_every:=1", "-p", "routing.min_dwell:=0", "-p", "routing.hysteresis_sigma:=0.0",
+            "-p", "routing.hysteresis_votes:=0.0"]
     if sigma is not None:
         args += ["-p", f"sigma:={float(sigma)}"]
     for which, path in weights.items():

@@ -192,6 +192,7 @@ class DepthNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe and start publishing (subscriptions exist only while active, so nothing is received idle)."""
         self._subscribe()
+        self.settings.schedule.reset()  # a new stream: its first frame is routed
         self._worker.accept(True)
         self.get_logger().info(f"active: {self._image_topic()} -> {self.resolve_topic_name('depth')}")
         result = super().on_activate(state)
@@ -309,7 +310,7 @@ class DepthNode(LifecycleNode):
                 "no usable CameraInfo for this image yet: depth is scaled for the networks' training camera until "
                 f"one arrives on {self.resolve_topic_name('camera_info')} (metric scale needs the camera's focal)")
         try:
-            result = pipe(rgb, focal)
+            result = pipe(rgb, focal, schedule=self.settings.schedule)
         except Exception as exc:  # a failing network must not take the node down
             frame.dropped("inference_error")
             self._warn("inference_error", f"inference failed: {type(exc).__name__}: {exc}", error=True)
@@ -478,7 +479,8 @@ class DepthNode(LifecycleNode):
             self._diag_timer = self.create_timer(self._values["diagnostics_period"], self._publish_diagnostics)
         if "image_transport" in changed and self._image_sub is not None and self._resub_timer is None:
             self._resub_timer = self.create_timer(0.0, self._resubscribe)
-        if ("device" in changed or "half" in changed) and self.pipeline is None and self._values["autostart"] and \
+        if ("device" in changed or "half" in changed or "precision" in changed) and self.pipeline is None and \
+                self._values["autostart"] and \
                 self._state == "unconfigured" and self._retry_timer is None:
             # start-up failed on the device: retry configure + activate now that it changed (from a timer,
             # because transitions create publishers, which must not happen inside a parameter callback)
@@ -514,6 +516,8 @@ class DepthNode(LifecycleNode):
         kv.update({f"weights.{k}": v for k, v in self.settings.net_status.items()})
         kv["last_decision"] = self._last_decision
         kv["worker_restarts"] = self._worker_restarts
+        routing = self.settings.schedule.state()
+        kv.update({f"routing.{k}": routing[k] for k in ("range", "routes", "switches", "frames_since_route")})
         recent = self._problems.recent(PROBLEM_WINDOW_S, ignore=("model_not_loaded",))
         fault = self._worker_fault
         if fault is not None and (time.monotonic() - fault[0] < PROBLEM_WINDOW_S or self.exit_request.done()):

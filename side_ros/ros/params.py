@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
+from side_ros.execution import PRECISIONS
 from side_ros.routing.options import (
     DEFAULT_ROUTER,
     DEFAULT_TOP_K,
@@ -21,6 +22,7 @@ from side_ros.routing.options import (
     VOTING,
     check_statistic,
 )
+from side_ros.routing.schedule import ScheduleSettings
 
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -87,6 +89,8 @@ class ParamSpec:
 
 WEIGHT_PARAMS = {"weights.low": "low", "weights.high": "high", "weights.coarse": "coarse",
                  "weights.places": "places"}
+# The stream's RoutingSchedule, one parameter per ScheduleSettings field.
+SCHEDULE_PARAMS = {f"routing.{f.name}": f.name for f in fields(ScheduleSettings)}
 
 SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("autostart", True, "Configure and activate the lifecycle node at start-up (false: wait for "
@@ -108,6 +112,20 @@ SPECS: tuple[ParamSpec, ...] = (
               range=(1, 365), unit="categories"),
     ParamSpec("voting", DEFAULT_VOTING, "How the top-K scene categories decide: majority vote, probability-weighted "
               "vote, or expected range", choices=VOTING),
+    ParamSpec("routing.route_every", ScheduleSettings.route_every, "Run the router on every N-th frame and keep its "
+              "range in between (1: every frame, the paper's per-image routing); a drift, a routing setting or new "
+              "router weights re-route at once", range=(1, 10000), unit="frames"),
+    ParamSpec("routing.drift", ScheduleSettings.drift, "Re-route at once when the frame's depth (its 90th "
+              "percentile) moved by more than this factor since the range was decided: 0.5 = 1.5x nearer or "
+              "farther; 0: off", range=(0.0, 100.0), unit="fraction"),
+    ParamSpec("routing.hysteresis_sigma", ScheduleSettings.hysteresis_sigma, "coarse_depth (and 'expected' "
+              "voting): leave low only above sigma * (1 + h), leave high only at or below sigma * (1 - h); 0: switch "
+              "at sigma", range=(0.0, 0.49), unit="fraction of sigma"),
+    ParamSpec("routing.hysteresis_votes", ScheduleSettings.hysteresis_votes, "scene_classification majority / "
+              "weighted voting: switch only when the vote clears its threshold (top_k / 2 votes, 0.5 share) by "
+              "this fraction of the vote", range=(0.0, 0.49), unit="fraction of the vote"),
+    ParamSpec("routing.min_dwell", ScheduleSettings.min_dwell, "Frames a range is kept after a switch before the "
+              "next switch (0: none)", range=(0, 100000), unit="frames"),
     ParamSpec("weights.low", "models/low.pt", "Low-range DS-SIDENet checkpoint (relative paths: package share "
               "directory); setting it reloads that network live"),
     ParamSpec("weights.high", "models/high.pt", "High-range DS-SIDENet checkpoint (relative paths: package share "
@@ -118,7 +136,12 @@ SPECS: tuple[ParamSpec, ...] = (
               "(get it with side-download-places365); empty: not loaded"),
     ParamSpec("device", "auto", "Inference device: auto (CUDA when available, else CPU), cpu, cuda or cuda:N; "
               "a device that is not available is refused", constraints="auto, cpu, cuda or cuda:N"),
-    ParamSpec("half", False, "float16 inference (CUDA only; ignored with a warning on the CPU)"),
+    ParamSpec("precision", "auto", "Inference precision: auto picks the fastest accurate path for the device "
+              "(bfloat16 depth networks on CPUs with native bf16, float16 on CUDA; the router stays float32), or "
+              "float32, bfloat16, float16 (CUDA only) for every network; the path in use is in diagnostics "
+              "(device)", choices=PRECISIONS),
+    ParamSpec("half", False, "float16 inference: the same as precision float16 (CUDA only; ignored with a warning "
+              "on the CPU)"),
     ParamSpec("points.enabled", True, "Publish the point cloud on `points` (needs camera_info)"),
     ParamSpec("points.color", True, "XYZRGB cloud with the image's colours (point_step 32) instead of XYZ "
               "(point_step 16)"),

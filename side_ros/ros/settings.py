@@ -13,18 +13,23 @@ cannot be processed (`not_ready`), which diagnostics report.
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import torch
 
+from side_ros.execution import choose_path
 from side_ros.networks.checkpoint import CheckpointError
 from side_ros.pipeline import RobustDepthPipeline, resolve_device
 from side_ros.resources import resolve
-from side_ros.ros.params import SPEC_BY_NAME, WEIGHT_PARAMS
+from side_ros.ros.params import SCHEDULE_PARAMS, SPEC_BY_NAME, WEIGHT_PARAMS
 from side_ros.routing.options import ROUTER_NEEDS
+from side_ros.routing.schedule import RoutingSchedule, ScheduleSettings
+
+WARM_UP_SIZE = (480, 640)  # (H, W) the networks are prepared for at configure; a camera of another size pays once
 
 # What a weight file or a device can fail with; each becomes a refused change or a network "not loaded".
 LOAD_ERRORS = (FileNotFoundError, CheckpointError, ValueError, RuntimeError)
@@ -46,6 +51,16 @@ class Change:
 
     values: dict[str, Any]
     networks: dict[str, tuple[torch.nn.Module, dict[str, Any], str]] = field(default_factory=dict)
+
+
+def schedule_settings(values: Mapping[str, Any]) -> ScheduleSettings:
+    """The RoutingSchedule settings in the node's parameter values (routing.*)."""
+    return ScheduleSettings(**{field_name: values[param] for param, field_name in SCHEDULE_PARAMS.items()})
+
+
+def device_key(values: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The parameters that decide where and how the networks run (a change moves them)."""
+    return values["device"], values["half"], values["precision"]
 
 
 def initial_values(declared: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,6 +88,7 @@ class NodeSettings:
         self.pipeline: RobustDepthPipeline | None = None
         self.net_status: dict[str, str] = {n: "not loaded" for n in WEIGHT_PARAMS.values()}
         self.not_ready: str | None = "not configured"
+        self.schedule = RoutingSchedule(schedule_settings(self.values))  # the camera stream's routing
 
     def snapshot(self) -> tuple[dict[str, Any], RobustDepthPipeline | None, str | None]:
         """(values, pipeline, not_ready) at one instant."""
@@ -90,11 +106,11 @@ class NodeSettings:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     pipe = RobustDepthPipeline(None, None, router="low", device=values["device"],
-                                               half=values["half"])
+                                               half=values["half"], precision=values["precision"])
             except (ValueError, RuntimeError) as exc:
                 hint = " (the node configures itself once it is set)" if values["autostart"] else \
                     " and configure again"
-                self._log.error(f"cannot configure: {exc}; set `device` to a usable device{hint}")
+                self._log.error(f"cannot configure: {exc}; set `device` (or `precision`) to a usable one{hint}")
                 self.not_ready = f"not configured: {exc}"
                 return False
             pipe.warn_missing_focal = False  # the node says it itself, naming its camera_info topic
@@ -113,7 +129,10 @@ class NodeSettings:
             if values["half"] and pipe.device.type != "cuda":
                 self._log.warning("half precision needs CUDA: running float32 on the CPU")
             self.sync()
-            self._log.info(f"configured: {pipe.describe()}")
+            t0 = time.perf_counter()
+            pipe.warm_up(WARM_UP_SIZE)
+            self._log.info(f"configured: {pipe.describe()}; warmed up for {WARM_UP_SIZE[1]}x{WARM_UP_SIZE[0]} images "
+                           f"in {time.perf_counter() - t0:.1f} s")
             if values["router"] == "coarse_depth":
                 self._log_routing(pipe)
             if self.not_ready:
@@ -129,6 +148,7 @@ class NodeSettings:
     def teardown(self) -> None:
         """Free the pipeline (lifecycle cleanup)."""
         with self._lock:
+            self.schedule.reset()
             self.pipeline = None
             self.net_status = {n: "not loaded" for n in WEIGHT_PARAMS.values()}
             self.not_ready = "not configured"
@@ -137,6 +157,7 @@ class NodeSettings:
         """Push router / sigma / top_k / voting into the pipeline when every network the router needs is loaded;
         otherwise record why frames cannot be processed."""
         with self._lock:
+            self.schedule.configure(**asdict(schedule_settings(self.values)))
             pipe = self.pipeline
             if pipe is None:
                 self.not_ready = "not configured"
@@ -185,8 +206,12 @@ class NodeSettings:
                 if missing:
                     raise ValueError(f"router {new['router']!r} needs the {', '.join(missing)} network(s), not "
                                      f"loaded: set " + ", ".join(f"weights.{n}" for n in missing) + " first")
-            if pipe is not None and (new["device"], new["half"]) != (self.values["device"], self.values["half"]):
-                resolve_device(new["device"])  # a device that is not available is refused
+            if pipe is not None and device_key(new) != device_key(self.values):
+                # a device that is not available, or a precision it cannot run, is refused
+                choose_path(resolve_device(new["device"]), "float32" if new["half"] else new["precision"])
+            problem = schedule_settings(new).problem()
+            if problem:
+                raise ValueError(problem)
         return change
 
     def apply(self, change: Change) -> None:
@@ -197,11 +222,11 @@ class NodeSettings:
             old = self.values
             self.values = {**old, **change.values}
             new = self.values
-            if pipe is not None and (new["device"], new["half"]) != (old["device"], old["half"]):
+            if pipe is not None and device_key(new) != device_key(old):
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        pipe.set_device(new["device"], new["half"])
+                        pipe.set_device(new["device"], new["half"], precision=new["precision"])
                 except (ValueError, RuntimeError) as exc:
                     self._log.error(f"device: could not move the networks: {exc}")
                 if new["half"] and pipe.device.type != "cuda":
