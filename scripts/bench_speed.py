@@ -314,6 +314,43 @@ def bench_node(args: argparse.Namespace, rgb: np.ndarray) -> dict[str, object]:
     return result
 
 
+def print_table(items: list[Item], paths: list[str], args: argparse.Namespace, load_after: tuple) -> None:
+    """The markdown table: every item's medians, min-max, CPU time and ratios, plus the default schedule's rows."""
+    every = ScheduleSettings().route_every
+    rows = [(i.name, i.path, i.median_ms, 1e3 * min(i.times), 1e3 * max(i.times), 1e3 * statistics.median(i.cpu))
+            for i in items]
+    by_key = {(i.name, i.path): (i.median_ms, 1e3 * statistics.median(i.cpu)) for i in items}
+    for label in ("paper-size", "shipped weights"):
+        for p in paths:
+            for scene, net in (("indoor", "low"), ("outdoor", "high")):
+                routed = by_key.get((f"{label}: routed {scene} (coarse + {net}), router every frame", p))
+                between = by_key.get((f"{label}: {scene}, frame between re-routes ({net} only)", p))
+                if routed is not None and between is not None:
+                    avg = [(r + (every - 1) * b) / every for r, b in zip(routed, between, strict=True)]
+                    rows.append((f"{label}: **routed {scene}, default schedule** (router every {every} frames)",
+                                 p, avg[0], float("nan"), float("nan"), avg[1]))
+    column = 5 if args.ratios == "cpu" else 2
+    base = {p: next((r[column] for r in rows if "Depth-Anything" in r[0] and "392x518" in r[0] and r[1] == p), None)
+            for p in ("float32", "bf16 autocast")}
+    order = {"peer": 0, "paper-size": 1, "shipped weights": 2}
+    rows.sort(key=lambda r: (order.get(r[0].split(":")[0] if ":" in r[0] else "peer", 0), r[0], r[1]))
+
+    def ratio(row: tuple, key: str) -> str:
+        return f"{row[column] / base[key]:.2f}" if base.get(key) else "-"
+
+    print(f"\nmedians of {args.rounds} interleaved rounds, 640x480 input, {args.threads} threads; "
+          f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; ratios of the "
+          f"{'CPU time' if args.ratios == 'cpu' else 'wall time'} medians; 'computed': the default schedule's "
+          f"average frame, (router frame + {every - 1} frames between re-routes) / {every}\n")
+    print("| item | path | median ms | min-max ms | CPU ms | x DA-V2-S fp32 392x518 | x DA-V2-S bf16 392x518 |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        name, p, med, lo, hi, cpu_ms = row
+        span = "computed" if lo != lo else f"{lo:.0f}-{hi:.0f}"
+        print(f"| {name} | {p} | {med:.0f} | {span} | {cpu_ms:.0f} | {ratio(row, 'float32')} | "
+              f"{ratio(row, 'bf16 autocast')} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, the robot's)")
@@ -329,8 +366,23 @@ def main() -> None:
     parser.add_argument("--node-seconds", type=float, default=20.0, help="measured seconds of the 30 Hz stream")
     parser.add_argument("--node-startup", type=float, default=180.0, help="seconds allowed for the node to start")
     parser.add_argument("--domain", type=int, default=40, help="ROS_DOMAIN_ID for the node measurement")
+    parser.add_argument("--ratios", choices=("wall", "cpu"), default="wall",
+                        help="ratios of wall-time medians (a quiet machine) or of CPU-time medians (a busy one, "
+                             "with --threads 1)")
     parser.add_argument("--json", type=Path, help="also write every timing here")
+    parser.add_argument("--table-from", type=Path, metavar="JSON", help="print the table of an earlier --json run")
     args = parser.parse_args()
+    if args.table_from:
+        saved = json.loads(args.table_from.read_text())
+        items = []
+        for d in saved["items"]:
+            item = Item(d["name"], d["path"], lambda: None, "")
+            item.times, item.cpu = [t / 1e3 for t in d["ms"]], [t / 1e3 for t in d["cpu_ms"]]
+            items.append(item)
+        args.rounds, args.threads = saved["rounds"], saved["threads"]
+        print(f"{saved['cpu']}; load average before {saved['load_before']}")
+        print_table(items, saved.get("paths") or sorted({i.path for i in items}), args, tuple(saved["load_after"]))
+        return
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     load_before = os.getloadavg()
@@ -375,35 +427,7 @@ def main() -> None:
                 item.run()
             print(f"  round {r + 1}/{args.rounds} done", flush=True)
     load_after = os.getloadavg()
-    every = ScheduleSettings().route_every
-    base = {p: next((i.median_ms for i in items if i.group == "peer" and "392x518" in i.name and i.path == p), None)
-            for p in ("float32", "bf16 autocast")}
-    rows = [(i.name, i.path, i.median_ms, 1e3 * min(i.times), 1e3 * max(i.times), 1e3 * statistics.median(i.cpu))
-            for i in items]
-    by_key = {(i.name, i.path): i.median_ms for i in items}
-    for label in ("paper-size", "shipped weights"):
-        for p in paths:
-            for scene, net in (("indoor", "low"), ("outdoor", "high")):
-                routed = by_key.get((f"{label}: routed {scene} (coarse + {net}), router every frame", p))
-                between = by_key.get((f"{label}: {scene}, frame between re-routes ({net} only)", p))
-                if routed is not None and between is not None:
-                    avg = (routed + (every - 1) * between) / every
-                    rows.append((f"{label}: **routed {scene}, default schedule** (router every {every} frames)",
-                                 p, avg, float("nan"), float("nan"), float("nan")))
-    order = {"peer": 0, "paper-size": 1, "shipped weights": 2}
-    rows.sort(key=lambda r: (order.get(r[0].split(":")[0] if ":" in r[0] else "peer", 0), r[0], r[1]))
-
-    def ratio(ms: float, key: str) -> str:
-        return f"{ms / base[key]:.2f}" if base.get(key) else "-"
-
-    print(f"\nmedians of {args.rounds} interleaved rounds, 640x480 input, {args.threads} threads; "
-          f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}\n")
-    print("| item | path | median ms | min-max ms | CPU ms | x DA-V2-S fp32 392x518 | x DA-V2-S bf16 392x518 |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for name, p, med, lo, hi, cpu_ms in rows:
-        span, cpu_text = ("computed", "") if lo != lo else (f"{lo:.0f}-{hi:.0f}", f"{cpu_ms:.0f}")
-        print(f"| {name} | {p} | {med:.0f} | {span} | {cpu_text} | {ratio(med, 'float32')} | "
-              f"{ratio(med, 'bf16 autocast')} |")
+    print_table(items, paths, args, load_after)
     node = None
     if not args.no_node:
         print(f"\nnode: side_depth in its own process, default parameters, shipped weights; camera 640x480 rgb8 at "
@@ -416,7 +440,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "cpu": cpu, "flags": sorted(cpu_flags()), "threads": args.threads, "rounds": args.rounds,
-            "load_before": load_before, "load_after": load_after, "route_every": every,
+            "load_before": load_before, "load_after": load_after, "paths": paths,
             "items": [{"name": i.name, "path": i.path, "ms": [1e3 * t for t in i.times],
                        "cpu_ms": [1e3 * t for t in i.cpu]} for i in items],
             "node": node}, indent=2))

@@ -255,13 +255,15 @@ class _CudaGraph:
 
 def accelerate(model: nn.Module, path: ExecutionPath) -> nn.Module:
     """The module to run for `model` on `path`: a FastNetwork for DS-SIDENets; other networks (Places365) are
-    moved, cast and laid out the same way, eagerly."""
+    copied, moved, cast and laid out the same way, eagerly. `model` itself stays as it is (the float32 reference
+    every later path is made from), except that the reference path runs it directly."""
+    plain = path.precision == "float32" and not path.channels_last and not path.fold_batchnorm and \
+        path.graph == "eager"
+    if plain:
+        return model.to(path.device).float().eval()
     if isinstance(model, DSSIDENet):
-        if path == ExecutionPath.reference(path.device) or (path.precision == "float32" and not path.channels_last
-                                                            and not path.fold_batchnorm and path.graph == "eager"):
-            return model.to(path.device).float().eval()
         return FastNetwork(model, path)
-    return model.to(path.device, path.dtype).to(memory_format=path.memory_format).eval()
+    return copy.deepcopy(model).to(path.device, path.dtype).to(memory_format=path.memory_format).eval()
 
 
 class PinnedUploader:
