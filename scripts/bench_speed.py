@@ -221,7 +221,8 @@ def bench_node(args: argparse.Namespace, rgb: np.ndarray) -> dict[str, object]:
     from rclpy.node import Node
     from sensor_msgs.msg import CameraInfo, Image
 
-    from side_ros.ros.testing import RELIABLE, camera_info_msg, diagnostic_values, image_msg, node_arguments
+    from side_ros.payloads import diagnostic_values
+    from side_ros.ros.testing import RELIABLE, camera_info_msg, image_msg, node_arguments
 
     env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
@@ -351,57 +352,8 @@ def print_table(items: list[Item], paths: list[str], args: argparse.Namespace, l
               f"{ratio(row, 'bf16 autocast')} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, the robot's)")
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--paths", default="reference,float32,auto",
-                        help="execution paths to time: reference, float32, auto (the default path: bf16 depth "
-                             "networks where the CPU has native bf16), bfloat16 (every network in bf16)")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile (compiles for minutes)")
-    parser.add_argument("--no-peer", action="store_true", help="skip Depth-Anything-V2-Small")
-    parser.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
-    parser.add_argument("--no-shipped", action="store_true", help="skip the shipped weights")
-    parser.add_argument("--no-node", action="store_true", help="skip the node measurement")
-    parser.add_argument("--node-seconds", type=float, default=20.0, help="measured seconds of the 30 Hz stream")
-    parser.add_argument("--node-startup", type=float, default=180.0, help="seconds allowed for the node to start")
-    parser.add_argument("--domain", type=int, default=40, help="ROS_DOMAIN_ID for the node measurement")
-    parser.add_argument("--ratios", choices=("wall", "cpu"), default="wall",
-                        help="ratios of wall-time medians (a quiet machine) or of CPU-time medians (a busy one, "
-                             "with --threads 1)")
-    parser.add_argument("--json", type=Path, help="also write every timing here")
-    parser.add_argument("--table-from", type=Path, metavar="JSON", help="print the table of an earlier --json run")
-    args = parser.parse_args()
-    if args.table_from:
-        saved = json.loads(args.table_from.read_text())
-        items = []
-        for d in saved["items"]:
-            item = Item(d["name"], d["path"], lambda: None, "")
-            item.times, item.cpu = [t / 1e3 for t in d["ms"]], [t / 1e3 for t in d["cpu_ms"]]
-            items.append(item)
-        args.rounds, args.threads = saved["rounds"], saved["threads"]
-        print(f"{saved['cpu']}; load average before {saved['load_before']}")
-        print_table(items, saved.get("paths") or sorted({i.path for i in items}), args, tuple(saved["load_after"]))
-        return
-    torch.set_num_threads(args.threads)
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    load_before = os.getloadavg()
-    bf16 = native_bf16()
-    auto_is_f32 = choose_path(torch.device("cpu")).precision == "float32"
-    paths = [p for p in args.paths.split(",") if p and not (p == "bfloat16" and not bf16)
-             and not (p == "auto" and auto_is_f32)]
-    if args.compile:
-        paths.append("compile")
-    cpu = platform.processor() or platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    auto = choose_path(torch.device("cpu")).describe()
-    print(f"CPU: {cpu}; flags: {', '.join(sorted(cpu_flags())) or 'no bf16/AMX'}; native bf16: {bf16}; "
-          f"torch {torch.__version__}, {args.threads} threads; auto path: {auto}")
-    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)
-    rgb = indoor_frame()
+def time_items(args: argparse.Namespace, paths: list[str], rgb: np.ndarray, bf16: bool) -> list[Item]:
+    """Prepare every item (each warmed up), then time them in interleaved rounds."""
     items: list[Item] = []
     with tempfile.TemporaryDirectory() as tmp:
         paper = paper_checkpoints(Path(tmp))
@@ -426,24 +378,96 @@ def main() -> None:
             for item in items[shift:] + items[:shift]:
                 item.run()
             print(f"  round {r + 1}/{args.rounds} done", flush=True)
-    load_after = os.getloadavg()
-    print_table(items, paths, args, load_after)
+    return items
+
+
+def print_node(node: dict) -> None:
+    print(f"  sustained {node['depth_hz']:.1f} depth images/s (camera {node['published_hz']:.1f} Hz); latency "
+          f"publish->receipt median {node['latency_median_ms']:.0f} ms, p90 {node['latency_p90_ms']:.0f} ms "
+          f"({node['frames']} frames); start-up {node['startup_s']:.1f} s")
+    print(f"  node: {node['device']}; dropped {node['node_dropped']}; stage medians (ms) {node['node_stage_ms']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, the robot's)")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--paths", default="reference,float32,auto",
+                        help="execution paths to time: reference, float32, auto (the default path: bf16 depth "
+                             "networks where the CPU has native bf16), bfloat16 (every network in bf16)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (compiles for minutes)")
+    parser.add_argument("--no-peer", action="store_true", help="skip Depth-Anything-V2-Small")
+    parser.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    parser.add_argument("--no-shipped", action="store_true", help="skip the shipped weights")
+    parser.add_argument("--no-node", action="store_true", help="skip the node measurement")
+    parser.add_argument("--node-only", action="store_true", help="only the node measurement")
+    parser.add_argument("--node-seconds", type=float, default=20.0, help="measured seconds of the 30 Hz stream")
+    parser.add_argument("--node-startup", type=float, default=180.0, help="seconds allowed for the node to start")
+    parser.add_argument("--domain", type=int, default=40, help="ROS_DOMAIN_ID for the node measurement")
+    parser.add_argument("--ratios", choices=("wall", "cpu"), default="wall",
+                        help="ratios of wall-time medians (a quiet machine) or of CPU-time medians (a busy one, "
+                             "with --threads 1)")
+    parser.add_argument("--json", type=Path, help="also write every timing here")
+    parser.add_argument("--table-from", type=Path, metavar="JSON", help="print the table of an earlier --json run")
+    args = parser.parse_args()
+    if args.table_from:
+        saved = json.loads(args.table_from.read_text())
+        items = []
+        for d in saved["items"]:
+            item = Item(d["name"], d["path"], lambda: None, "")
+            item.times, item.cpu = [t / 1e3 for t in d["ms"]], [t / 1e3 for t in d["cpu_ms"]]
+            items.append(item)
+        args.rounds, args.threads = saved["rounds"], saved["threads"]
+        print(f"{saved['cpu']}; load average before {saved['load_before']}")
+        if items:
+            print_table(items, saved.get("paths") or sorted({i.path for i in items}), args,
+                        tuple(saved["load_after"]))
+        if saved.get("node"):
+            print_node(saved["node"])
+        return
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    load_before = os.getloadavg()
+    bf16 = native_bf16()
+    auto_is_f32 = choose_path(torch.device("cpu")).precision == "float32"
+    paths = [p for p in args.paths.split(",") if p and not (p == "bfloat16" and not bf16)
+             and not (p == "auto" and auto_is_f32)]
+    if args.compile:
+        paths.append("compile")
+    cpu = platform.processor() or platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    auto = choose_path(torch.device("cpu")).describe()
+    print(f"CPU: {cpu}; flags: {', '.join(sorted(cpu_flags())) or 'no bf16/AMX'}; native bf16: {bf16}; "
+          f"torch {torch.__version__}, {args.threads} threads; auto path: {auto}")
+    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)
+    rgb = indoor_frame()
+    items: list[Item] = []
+    load_after = load_before
+    if not args.node_only:
+        items = time_items(args, paths, rgb, bf16)
+        load_after = os.getloadavg()
+        print_table(items, paths, args, load_after)
+
+    def save(node: dict | None) -> None:
+        if args.json:
+            args.json.write_text(json.dumps({
+                "cpu": cpu, "flags": sorted(cpu_flags()), "threads": args.threads, "rounds": args.rounds,
+                "load_before": load_before, "load_after": load_after, "paths": paths,
+                "items": [{"name": i.name, "path": i.path, "ms": [1e3 * t for t in i.times],
+                           "cpu_ms": [1e3 * t for t in i.cpu]} for i in items],
+                "node": node}, indent=2))
+
+    save(None)  # the timings are kept even if the node cannot start
     node = None
     if not args.no_node:
         print(f"\nnode: side_depth in its own process, default parameters, shipped weights; camera 640x480 rgb8 at "
               f"30 Hz for {args.node_seconds:g} s (domain {args.domain})", flush=True)
         node = bench_node(args, rgb)
-        print(f"  sustained {node['depth_hz']:.1f} depth images/s (camera {node['published_hz']:.1f} Hz); latency "
-              f"publish->receipt median {node['latency_median_ms']:.0f} ms, p90 {node['latency_p90_ms']:.0f} ms "
-              f"({node['frames']} frames); start-up {node['startup_s']:.1f} s")
-        print(f"  node: {node['device']}; dropped {node['node_dropped']}; stage medians (ms) {node['node_stage_ms']}")
-    if args.json:
-        args.json.write_text(json.dumps({
-            "cpu": cpu, "flags": sorted(cpu_flags()), "threads": args.threads, "rounds": args.rounds,
-            "load_before": load_before, "load_after": load_after, "paths": paths,
-            "items": [{"name": i.name, "path": i.path, "ms": [1e3 * t for t in i.times],
-                       "cpu_ms": [1e3 * t for t in i.cpu]} for i in items],
-            "node": node}, indent=2))
+        print_node(node)
+    save(node)
 
 
 if __name__ == "__main__":
