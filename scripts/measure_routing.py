@@ -32,7 +32,7 @@ from side_ros.resources import default_model
 from side_ros.routing import routers
 from side_ros.scenes import ProceduralDataset
 
-SIZES = {"indoor": (128, 96), "outdoor": (310, 94)}  # the shipped networks' working sizes
+SIZES = {"indoor": (640, 480), "outdoor": (1242, 375)}  # what the node sees (a 640x480 camera, KITTI)
 
 
 def perturbed(rgb: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--low", default=None)
     parser.add_argument("--high", default=None)
     parser.add_argument("--coarse", default=None)
-    parser.add_argument("--scenes", type=int, default=24, help="validation scenes per kind")
+    parser.add_argument("--scenes", type=int, default=16, help="validation scenes per kind")
     parser.add_argument("--frames", type=int, default=8, help="perturbed frames per scene")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
