@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from side_ros.networks.fusion import fold_batchnorm
+from side_ros.networks.places365 import WideResNet18Places365
 from side_ros.networks.sidenet import DSSIDENet
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -255,9 +256,12 @@ class _CudaGraph:
 
 
 def accelerate(model: nn.Module, path: ExecutionPath) -> nn.Module:
-    """The module to run for `model` on `path`: a FastNetwork for DS-SIDENets; other networks (Places365) are
-    copied, moved, cast and laid out the same way, eagerly. `model` itself stays as it is (the float32 reference
-    every later path is made from), except that the reference path runs it directly."""
+    """The module to run for `model` on `path`: a FastNetwork for a DS-SIDENet; the Places365 network copied,
+    moved, cast and laid out the same way, eagerly. `model` itself stays as it is (the float32 reference every
+    later path is made from), except that the reference path runs it directly. Any other module (one already
+    prepared, a wrapper around one) runs as given."""
+    if not isinstance(model, (DSSIDENet, WideResNet18Places365)):
+        return model.eval()
     plain = path.precision == "float32" and not path.channels_last and not path.fold_batchnorm and \
         path.graph == "eager"
     if plain:

@@ -245,8 +245,10 @@ class RobustDepthPipeline:
     def install_network(self, which: str, model: torch.nn.Module, meta: dict[str, Any],
                         path: str | os.PathLike) -> None:
         """Put a network from read_network to use, on the pipeline's device and execution path, warmed up for the
-        image sizes seen so far (outside the lock: frames keep running on the old network meanwhile)."""
-        model = model.float().eval()
+        image sizes seen so far (outside the lock: frames keep running on the old network meanwhile). A module
+        that is not one of our networks (a wrapper around a running one, say) is used as given."""
+        if isinstance(model, (DSSIDENet, WideResNet18Places365)):
+            model = model.float().eval()
         with self._lock:
             exec_path, sizes = self._path_for(which), list(self._image_sizes)
         running = self._warmed(accelerate(model, exec_path), sizes)

@@ -4,8 +4,9 @@ Stated tolerances (relative depth difference per pixel, |fast - reference| / ref
 procedural scenes; the network's own error against ground truth is 30-50 %):
 - float32 fast path (channels-last, BatchNorm folded): max <= 5e-4 (float rounding only).
 - bfloat16: mean <= 1.5 % and 99th percentile <= 10 % for the depth networks; the coarse network (0.5-80 m over 97
-  levels, so one level is 5 % of depth) mean <= 3 %, 99th percentile <= 30 %, its maximum (the cde statistic)
-  within 0.5 %. On the held-out test set this moves REL by <= 0.3 % (models/MODEL_CARD.md).
+  levels, so one level is 5 % of depth) mean <= 4 %, 99th percentile <= 30 %, its maximum (the cde statistic)
+  within 5 % (one reason `auto` keeps the router in float32). On the held-out test set the auto path moves REL
+  by <= 0.25 % (side-eval --precision auto vs float32).
 - CUDA float16 + CUDA graphs: mean <= 1 %, 99th percentile <= 5 %.
 """
 
