@@ -251,7 +251,7 @@ class NodeProcess:
         self.executor.add_node(self.probe)
         threading.Thread(target=_spin, args=(self.executor,), daemon=True).start()
 
-    def ready(self, timeout: float = 90.0) -> None:
+    def ready(self, timeout: float = 180.0) -> None:
         assert wait_for(self.probe.matched, timeout), f"node never subscribed; log:\n{self.log_text()}"
         assert wait_for(lambda: all(s.get_publisher_count() > 0 for s in self.probe.subs), 30)
 
@@ -569,7 +569,9 @@ def test_ctrl_c_while_frames_stream_exits_0_twenty_times_in_twenty(tmp_path_fact
     clean = [r for r, (code, log) in results.items() if code == 0 and not any(b in log for b in BAD_OUTPUT)]
     print(f"\nshutdown runs clean (exit 0, no traceback): {len(clean)} of {len(results)}")
     bad = {r: (code, log[-2000:]) for r, (code, log) in results.items() if r not in clean}
-    assert len(results) == 20 and not bad, bad
+    for r, (code, log) in bad.items():
+        print(f"run {r}: exit {code}\n{log[-4000:]}")
+    assert len(results) == 20 and not bad, sorted(bad)
 
 
 def test_a_stalled_frame_makes_the_process_exit_1_for_respawn(tmp_path_factory):

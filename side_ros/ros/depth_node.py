@@ -552,9 +552,11 @@ def main(args: list[str] | None = None) -> None:
     thread, and the main thread only waits for a signal or the node's exit request, then shuts down in order:
     frames, worker, executor, node, context."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
+    # The handler only appends to a list: it runs in the main thread between any two bytecodes, and taking a lock
+    # there (threading.Event.set) deadlocks when the main thread holds that lock at that moment.
+    signals: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: stop.set())
+        signal.signal(sig, lambda signum, frame: signals.append(signum))
     try:
         node = DepthNode()
     except Exception as exc:  # bad parameter file: say why and exit non-zero, like a failed rclcpp node
@@ -562,26 +564,30 @@ def main(args: list[str] | None = None) -> None:
         rclpy.try_shutdown()
         raise SystemExit(1) from exc
     code = 0
-    node.exit_request.add_done_callback(lambda _: stop.set())
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, name="side_depth_executor", daemon=True)
     try:
         spinner.start()
-        while not stop.wait(0.5):
+        while not signals and not node.exit_request.done():
             if not spinner.is_alive():  # a callback raised: the node cannot serve any more
                 code = 1
                 break
+            time.sleep(0.1)  # a signal interrupts the sleep, runs the handler, and the loop ends
         if node.exit_request.done():
             code = 1
     finally:
+        # Shutting down: later signals (launch forwards the terminal's Ctrl-C, then sends SIGTERM) are ignored, also
+        # after rclpy.try_shutdown, which puts back the handlers it found at init (Python's KeyboardInterrupt one).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         worker_ended = node.close()
         executor.shutdown(timeout_sec=2.0)
         spinner.join(timeout=5.0)  # a thread left inside rcl's wait when the context goes aborts the process
         node.destroy_node()
         rclpy.try_shutdown()
-        for sig in (signal.SIGINT, signal.SIGTERM):  # ending: a later signal (launch forwards Ctrl-C) must not
-            signal.signal(sig, signal.SIG_IGN)       # interrupt the interpreter's own shutdown
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         if not worker_ended or spinner.is_alive():
             # A thread is still inside native code (a stalled frame in the networks): leaving now, without
             # interpreter shutdown, avoids the abort ("terminate called without an active exception") of a thread
