@@ -66,7 +66,7 @@ from side_ros.ros import messages
 from side_ros.ros.camera_info import CameraInfoCache, IntrinsicsCache
 from side_ros.ros.params import SPEC_BY_NAME, SPECS, ParamSpec
 from side_ros.ros.settings import LOAD_ERRORS, Change, NodeSettings, initial_values
-from side_ros.ros.stats import FrameStats, Problems
+from side_ros.ros.stats import FrameStats, Problems, status_level
 from side_ros.ros.worker import Frame, NewestFrameWorker
 
 NODE_NAME = "side_depth"
@@ -505,14 +505,8 @@ class DepthNode(LifecycleNode):
             "sigma": pipe.sigma if pipe is not None else values["sigma"],
             "statistic": pipe.statistic if pipe is not None else values["statistic"],
             "top_k": values["top_k"], "voting": values["voting"], "image_topic": self._image_topic(),
-            "frames_received": snap.received, "frames_published": snap.published,
-            "frames_dropped": snap.dropped_total, "frames_in_flight": snap.in_flight,
+            **snap.values(),
         }
-        kv.update({f"dropped.{k}": v for k, v in sorted(snap.dropped.items())})
-        kv.update({"clouds_published": snap.clouds_published})
-        kv.update({f"clouds_dropped.{k}": v for k, v in sorted(snap.clouds_dropped.items())})
-        kv["rate_hz"] = snap.rate_hz
-        kv.update({f"latency_ms.{k}": v for k, v in sorted(snap.latency_ms.items())})
         kv.update({f"weights.{k}": v for k, v in self.settings.net_status.items()})
         kv["last_decision"] = self._last_decision
         kv["worker_restarts"] = self._worker_restarts
@@ -520,21 +514,11 @@ class DepthNode(LifecycleNode):
         kv.update({f"routing.{k}": routing[k] for k in ("range", "routes", "switches", "frames_since_route")})
         recent = self._problems.recent(PROBLEM_WINDOW_S, ignore=("model_not_loaded",))
         fault = self._worker_fault
-        if fault is not None and (time.monotonic() - fault[0] < PROBLEM_WINDOW_S or self.exit_request.done()):
-            level, message = DiagnosticStatus.ERROR, fault[1]
-        elif state != "active":
-            level, message = DiagnosticStatus.WARN, f"{state}: not processing images"
-            if not_ready and not_ready != "not configured":
-                level, message = DiagnosticStatus.ERROR, f"{message} ({not_ready})"
-        elif not_ready:
-            level, message = DiagnosticStatus.ERROR, not_ready
-        elif recent:
-            level = DiagnosticStatus.WARN
-            message = f"in the last {PROBLEM_WINDOW_S:g} s: " + ", ".join(recent)
-        else:
-            level, message = DiagnosticStatus.OK, f"{snap.rate_hz:.1f} Hz on {device.split(' ')[0]}"
+        current = fault is not None and (time.monotonic() - fault[0] < PROBLEM_WINDOW_S or self.exit_request.done())
+        level, message = status_level(state, not_ready, fault[1] if current else None, recent, snap.rate_hz, device,
+                                      PROBLEM_WINDOW_S)
         name = f"{self.get_fully_qualified_name().lstrip('/')}: depth estimation"
-        return messages.diagnostic_status(name, device, level, message, kv)
+        return messages.diagnostic_status(name, device, bytes([level]), message, kv)
 
     def _publish_diagnostics(self) -> None:
         self._watchdog()

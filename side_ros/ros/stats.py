@@ -32,6 +32,17 @@ class StatsSnapshot:
     def dropped_total(self) -> int:
         return sum(self.dropped.values())
 
+    def values(self) -> dict[str, object]:
+        """As diagnostics key-values: frames_*, dropped.<reason>, clouds_*, rate_hz, latency_ms.<stage>."""
+        kv: dict[str, object] = {"frames_received": self.received, "frames_published": self.published,
+                                 "frames_dropped": self.dropped_total, "frames_in_flight": self.in_flight}
+        kv.update({f"dropped.{k}": v for k, v in sorted(self.dropped.items())})
+        kv["clouds_published"] = self.clouds_published
+        kv.update({f"clouds_dropped.{k}": v for k, v in sorted(self.clouds_dropped.items())})
+        kv["rate_hz"] = self.rate_hz
+        kv.update({f"latency_ms.{k}": v for k, v in sorted(self.latency_ms.items())})
+        return kv
+
 
 class FrameStats:
     """Counters and latency windows; all methods are thread-safe."""
@@ -114,3 +125,24 @@ class Problems:
         now = time.monotonic()
         with self._lock:
             return sorted(k for k, t in self._seen.items() if now - t < window_s and k not in ignore)
+
+
+OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
+
+
+def status_level(state: str, not_ready: str | None, fault: str | None, recent: list[str], rate_hz: float,
+                 device: str, window_s: float) -> tuple[int, str]:
+    """The node's diagnostics level and message: a worker fault, then not active, then not ready, then recent
+    problems, else OK with the rate."""
+    if fault is not None:
+        return ERROR, fault
+    if state != "active":
+        message = f"{state}: not processing images"
+        if not_ready and not_ready != "not configured":
+            return ERROR, f"{message} ({not_ready})"
+        return WARN, message
+    if not_ready:
+        return ERROR, not_ready
+    if recent:
+        return WARN, f"in the last {window_s:g} s: " + ", ".join(recent)
+    return OK, f"{rate_hz:.1f} Hz on {device.split(' ')[0]}"
