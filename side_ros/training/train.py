@@ -19,7 +19,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,17 +178,23 @@ def amp_settings(enabled: bool, device: torch.device) -> tuple[bool, torch.dtype
     return False, torch.float32
 
 
-def init_weights_from(model: DSSIDENet, path: str | os.PathLike) -> int:
+def init_weights_from(model: DSSIDENet, path: str | os.PathLike, skip: Sequence[str] = ()) -> int:
     """Warm start: copy every tensor of checkpoint `path` whose name and shape match (e.g. an inference-only
-    file fills encoder and classification decoder; the regression decoder keeps its fresh init). Returns the
-    number of tensors copied; a file of another architecture variant is refused."""
+    file fills encoder and classification decoder; the regression decoder keeps its fresh init). Tensors whose
+    name starts with one of `skip` keep their fresh init too: a classification output layer whose softmax has
+    settled into a spread it no longer leaves learns again from a fresh init, while the features below it are
+    kept. Returns the number of tensors copied; a file of another architecture variant is refused."""
     state = read_sidenet_checkpoint(path)
     if state["config"].variant != model.config.variant:
         raise TrainingError(f"--init {path}: a {state['config'].variant}-range network, this config trains "
                             f"a {model.config.variant}-range one")
     own = model.state_dict()
+    unknown = [p for p in skip if not any(k.startswith(p) for k in own)]
+    if unknown:
+        raise TrainingError(f"--init-skip {unknown[0]!r} names no tensor of this network "
+                            f"(top-level modules: {sorted({k.split('.')[0] for k in own})})")
     take = {k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()
-            if k in own and own[k].shape == v.shape}
+            if k in own and own[k].shape == v.shape and not any(k.startswith(p) for p in skip)}
     if not take:
         raise TrainingError(f"--init {path}: no tensor matches this network")
     model.load_state_dict(take, strict=False)
@@ -230,7 +236,7 @@ def validate(model: DSSIDENet, dataset: Dataset, device: torch.device, protocol:
 
 # ----------------------------------------------------------------------------- training
 def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, device_name: str = "auto",
-          quiet: bool = False, init: str | os.PathLike | None = None) -> Path:
+          quiet: bool = False, init: str | os.PathLike | None = None, init_skip: Sequence[str] = ()) -> Path:
     """Run training; returns the path of the final checkpoint (`last.pt`)."""
     from side_ros.training.losses import MultiTaskLoss
 
@@ -245,7 +251,7 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
     model = DSSIDENet(mcfg)
     resume_path = out / "last.pt" if resume == "auto" else (Path(resume) if resume else None)
     if init is not None and not (resume_path is not None and resume_path.is_file()):
-        copied = init_weights_from(model, init)
+        copied = init_weights_from(model, init, init_skip)
         if main_proc and not quiet:
             print(f"initialized {copied} tensors from {init}")
     channels_last = bool(tcfg.get("channels_last"))
@@ -407,13 +413,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--init", default=None, metavar="CKPT",
                         help="warm start: copy the matching weights of this checkpoint (ignored when resuming)")
+    parser.add_argument("--init-skip", action="append", default=[], metavar="PREFIX",
+                        help="with --init: keep the fresh init of the tensors whose name starts with PREFIX "
+                             "(repeatable), e.g. cls_decoder.output")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.steps=10 --set data.batch_size=4")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
-        path = train(cfg, args.out, resume=args.resume, device_name=args.device, quiet=args.quiet, init=args.init)
+        path = train(cfg, args.out, resume=args.resume, device_name=args.device, quiet=args.quiet, init=args.init,
+                     init_skip=args.init_skip)
     except (TrainingError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
