@@ -10,8 +10,15 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={"side_ros": ["data/*.txt", "data/*.csv", "networks/DESIGN.md", "training/configs/*.yaml",
-                                "training/configs/ablations/*.yaml"]},
+    package_data={
+        "side_ros": [
+            "data/*.txt",
+            "data/*.csv",
+            "networks/DESIGN.md",
+            "training/configs/*.yaml",
+            "training/configs/ablations/*.yaml",
+        ]
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -21,12 +28,25 @@ setup(
         ("share/" + package_name + "/data/sample/side_sample", glob("data/sample/side_sample/*")),
     ],
     python_requires=">=3.10",
-    install_requires=["setuptools", "numpy>=1.24", "torch>=2.1", "pillow", "pyyaml", "tqdm", "rosbags>=0.11",
-                      "rosbags-image", "opencv-python-headless"],
+    install_requires=[
+        "setuptools",
+        "numpy>=1.24",
+        "torch>=2.1",
+        "pillow",
+        "pyyaml",
+        "tqdm",
+        "rosbags>=0.11",
+        "rosbags-image",
+        "opencv-python-headless",
+    ],
     extras_require={
         "ros": [
-            "ros-rclpy", "ros-sensor-msgs", "ros-std-msgs", "ros-diagnostic-msgs",
-            "ros-rosgraph-msgs", "ros-rmw-fastrtps-cpp",
+            "ros-rclpy",
+            "ros-sensor-msgs",
+            "ros-std-msgs",
+            "ros-diagnostic-msgs",
+            "ros-rosgraph-msgs",
+            "ros-rmw-fastrtps-cpp",
         ],
         "bags": ["rosbags>=0.11", "rosbags-image", "opencv-python-headless", "kitti2mcap"],
         "train": ["tensorboard", "h5py", "scipy", "onnx", "onnxruntime"],

@@ -40,42 +40,60 @@ def _rviz(context: LaunchContext) -> list:
     try:
         get_package_prefix("rviz2")
     except PackageNotFoundError:
-        raise RuntimeError("rviz:=true but RViz 2 (package 'rviz2') is not installed here; install it "
-                           "(apt install ros-$ROS_DISTRO-rviz2) or launch with rviz:=false. Nothing was started."
-                           ) from None
+        raise RuntimeError(
+            "rviz:=true but RViz 2 (package 'rviz2') is not installed here; install it "
+            "(apt install ros-$ROS_DISTRO-rviz2) or launch with rviz:=false. Nothing was started."
+        ) from None
     from side_ros.rviz_config import write_rendered
 
-    config = write_rendered(LaunchConfiguration("rviz_config").perform(context),
-                            namespace=LaunchConfiguration("namespace").perform(context),
-                            image=LaunchConfiguration("image").perform(context))
+    config = write_rendered(
+        LaunchConfiguration("rviz_config").perform(context),
+        namespace=LaunchConfiguration("namespace").perform(context),
+        image=LaunchConfiguration("image").perform(context),
+    )
     use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
     return [
         RegisterEventHandler(OnShutdown(on_shutdown=lambda *_: Path(config).unlink(missing_ok=True))),
-        Node(package="rviz2", executable="rviz2", name="side_rviz",
-             arguments=["-d", str(config), "-f", LaunchConfiguration("rviz_frame")],
-             parameters=[{"use_sim_time": use_sim_time}], output="screen"),
+        Node(
+            package="rviz2",
+            executable="rviz2",
+            name="side_rviz",
+            arguments=["-d", str(config), "-f", LaunchConfiguration("rviz_frame")],
+            parameters=[{"use_sim_time": use_sim_time}],
+            output="screen",
+        ),
     ]
 
 
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare("side_ros")
     arguments = [
-        DeclareLaunchArgument("image", default_value="/camera/image_raw",
-                              description="Camera image topic (sensor_msgs/Image)"),
-        DeclareLaunchArgument("camera_info", default_value="/camera/camera_info",
-                              description="CameraInfo topic of the camera"),
-        DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "depth.yaml"]),
-                              description="YAML file with the depth node's parameters"),
-        DeclareLaunchArgument("namespace", default_value="side",
-                              description="Namespace of the node and of its topics"),
-        DeclareLaunchArgument("use_sim_time", default_value="false",
-                              description="Use the /clock topic (bag replay with --clock)"),
-        DeclareLaunchArgument("rviz", default_value="false",
-                              description="Also start RViz 2 (needs a display and rviz2; false on headless machines)"),
-        DeclareLaunchArgument("rviz_frame", default_value="camera_optical_frame",
-                              description="RViz fixed frame"),
-        DeclareLaunchArgument("rviz_config", default_value=PathJoinSubstitution([share, "config", "side.rviz"]),
-                              description="RViz configuration template (topics follow namespace and image)"),
+        DeclareLaunchArgument(
+            "image", default_value="/camera/image_raw", description="Camera image topic (sensor_msgs/Image)"
+        ),
+        DeclareLaunchArgument(
+            "camera_info", default_value="/camera/camera_info", description="CameraInfo topic of the camera"
+        ),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution([share, "config", "depth.yaml"]),
+            description="YAML file with the depth node's parameters",
+        ),
+        DeclareLaunchArgument("namespace", default_value="side", description="Namespace of the node and of its topics"),
+        DeclareLaunchArgument(
+            "use_sim_time", default_value="false", description="Use the /clock topic (bag replay with --clock)"
+        ),
+        DeclareLaunchArgument(
+            "rviz",
+            default_value="false",
+            description="Also start RViz 2 (needs a display and rviz2; false on headless machines)",
+        ),
+        DeclareLaunchArgument("rviz_frame", default_value="camera_optical_frame", description="RViz fixed frame"),
+        DeclareLaunchArgument(
+            "rviz_config",
+            default_value=PathJoinSubstitution([share, "config", "side.rviz"]),
+            description="RViz configuration template (topics follow namespace and image)",
+        ),
     ]
     use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
     depth_node = Node(

@@ -20,30 +20,56 @@ from launch_ros.substitutions import FindPackageShare
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare("side_ros")
     arguments = [
-        DeclareLaunchArgument("image", default_value="/kitti/camera_color_left/image_raw",
-                              description="KITTI left colour camera (kitti2mcap)"),
-        DeclareLaunchArgument("camera_info", default_value="/kitti/camera_color_left/camera_info",
-                              description="Its rectified CameraInfo (kitti2mcap)"),
-        DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "kitti.yaml"]),
-                              description="YAML file with the depth node's parameters"),
-        DeclareLaunchArgument("namespace", default_value="side",
-                              description="Namespace of the node and of its topics"),
-        DeclareLaunchArgument("use_sim_time", default_value="true",
-                              description="Use the bag's /clock (play it with --clock)"),
-        DeclareLaunchArgument("rviz", default_value="false",
-                              description="Also start RViz 2 with config/kitti.rviz (needs a display and rviz2)"),
-        DeclareLaunchArgument("rviz_frame", default_value="base_link",
-                              description="RViz fixed frame (kitti2mcap publishes TF down from base_link)"),
-        DeclareLaunchArgument("rviz_config", default_value=PathJoinSubstitution([share, "config", "kitti.rviz"]),
-                              description="RViz configuration template (camera, depth, points and the Velodyne "
-                                          "cloud; topics follow namespace and image)"),
+        DeclareLaunchArgument(
+            "image",
+            default_value="/kitti/camera_color_left/image_raw",
+            description="KITTI left colour camera (kitti2mcap)",
+        ),
+        DeclareLaunchArgument(
+            "camera_info",
+            default_value="/kitti/camera_color_left/camera_info",
+            description="Its rectified CameraInfo (kitti2mcap)",
+        ),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution([share, "config", "kitti.yaml"]),
+            description="YAML file with the depth node's parameters",
+        ),
+        DeclareLaunchArgument("namespace", default_value="side", description="Namespace of the node and of its topics"),
+        DeclareLaunchArgument(
+            "use_sim_time", default_value="true", description="Use the bag's /clock (play it with --clock)"
+        ),
+        DeclareLaunchArgument(
+            "rviz",
+            default_value="false",
+            description="Also start RViz 2 with config/kitti.rviz (needs a display and rviz2)",
+        ),
+        DeclareLaunchArgument(
+            "rviz_frame",
+            default_value="base_link",
+            description="RViz fixed frame (kitti2mcap publishes TF down from base_link)",
+        ),
+        DeclareLaunchArgument(
+            "rviz_config",
+            default_value=PathJoinSubstitution([share, "config", "kitti.rviz"]),
+            description="RViz configuration template (camera, depth, points and the Velodyne "
+            "cloud; topics follow namespace and image)",
+        ),
     ]
     depth = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "depth.launch.py"])),
         launch_arguments={
             name: LaunchConfiguration(name)
-            for name in ("image", "camera_info", "params_file", "namespace", "use_sim_time", "rviz", "rviz_frame",
-                         "rviz_config")
+            for name in (
+                "image",
+                "camera_info",
+                "params_file",
+                "namespace",
+                "use_sim_time",
+                "rviz",
+                "rviz_frame",
+                "rviz_config",
+            )
         }.items(),
     )
     return LaunchDescription([*arguments, depth])

@@ -48,24 +48,36 @@ def main() -> None:
     device = torch.device(args.device)
     dtype = torch.float16 if args.half else torch.float32
     rows = []
-    for name, cfg, (w, h) in [("low-range DS-SIDENet", low_range_config(), (320, 240)),
-                              ("high-range DS-SIDENet (SAM)", high_range_config(), (1248, 384)),
-                              ("coarse DS-SIDENet", coarse_config(), (320, 240))]:
+    for name, cfg, (w, h) in [
+        ("low-range DS-SIDENet", low_range_config(), (320, 240)),
+        ("high-range DS-SIDENet (SAM)", high_range_config(), (1248, 384)),
+        ("coarse DS-SIDENet", coarse_config(), (320, 240)),
+    ]:
         model = DSSIDENet(cfg).eval().to(device, dtype)
         x = prepare(torch.rand(1, 3, h, w, device=device), cfg).tensor.to(dtype)
         with torch.inference_mode():
             ms = time_it(lambda m=model, x=x: m.predict_depth(x), args.runs, device)
             ms_conf = time_it(lambda m=model, x=x: m.predict_depth_confidence(x), args.runs, device)
-        rows.append((name, count_parameters(model), inference_parameters(model),
-                     f"{w}x{h} (canvas {x.shape[-1]}x{x.shape[-2]})", ms, f"{ms_conf:.1f}"))
+        rows.append(
+            (
+                name,
+                count_parameters(model),
+                inference_parameters(model),
+                f"{w}x{h} (canvas {x.shape[-1]}x{x.shape[-2]})",
+                ms,
+                f"{ms_conf:.1f}",
+            )
+        )
     places = WideResNet18Places365().eval().to(device, dtype)
     x = torch.rand(1, 3, 224, 224, device=device, dtype=dtype)
     with torch.inference_mode():
         ms = time_it(lambda: places(x), args.runs, device)
     n = count_parameters(places)
     rows.append(("Places365 WideResNet-18", n, n, "224x224", ms, "-"))
-    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-          f"threads: {torch.get_num_threads()}, dtype: {dtype}, median of {args.runs} runs")
+    print(
+        f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+        f"threads: {torch.get_num_threads()}, dtype: {dtype}, median of {args.runs} runs"
+    )
     print("| network | parameters (train) | parameters (inference) | input | latency (ms) | with confidence (ms) |")
     print("|---|---:|---:|---|---:|---:|")
     for name, total, inf, size, ms, ms_conf in rows:

@@ -70,8 +70,10 @@ def bench_packing(frames: int) -> None:
             t2 = time.perf_counter()
             pack.append(t1 - t0)
             build.append(t2 - t1)
-        print(f"  {label} pack {1e3 * statistics.median(pack):6.2f}  + PointCloud2 message "
-              f"{1e3 * statistics.median(build):6.2f}  ({cloud.row_step * cloud.height / 1e6:.1f} MB)")
+        print(
+            f"  {label} pack {1e3 * statistics.median(pack):6.2f}  + PointCloud2 message "
+            f"{1e3 * statistics.median(build):6.2f}  ({cloud.row_step * cloud.height / 1e6:.1f} MB)"
+        )
     times = []
     for _ in range(frames):
         t0 = time.perf_counter()
@@ -87,8 +89,12 @@ def bench_end_to_end(args: argparse.Namespace, weights: dict[str, Path]) -> None
     from side_ros.ros.testing import Probe, camera_info_msg, image_msg, node_arguments, wait_for
 
     domain = args.domain
-    params = {"device": args.device, "router": args.router, "diagnostics_period": 0.5,
-              "qos_overrides./cam/image.subscription.reliability": "reliable"}
+    params = {
+        "device": args.device,
+        "router": args.router,
+        "diagnostics_period": 0.5,
+        "qos_overrides./cam/image.subscription.reliability": "reliable",
+    }
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     proc = node = None
@@ -98,8 +104,12 @@ def bench_end_to_end(args: argparse.Namespace, weights: dict[str, Path]) -> None
 
         node = DepthNode(context=ctx, cli_args=node_arguments(weights, params=params))
     else:
-        env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-                   PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+        env = dict(
+            os.environ,
+            ROS_DOMAIN_ID=str(domain),
+            ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+            PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        )
         cmd = [sys.executable, "-m", "side_ros.ros.depth_node", *node_arguments(weights, params=params)]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     probe = Probe(context=ctx)
@@ -132,10 +142,14 @@ def bench_end_to_end(args: argparse.Namespace, weights: dict[str, Path]) -> None
         time.sleep(1.0)
         diag = probe.last_diagnostics()
         mode = "in-process" if args.inproc else "separate process"
-        print(f"end to end, 640x480 rgb8 -> 32FC1 depth ({mode}, router {args.router}, {diag.get('device', '?')}),"
-              f" {args.frames} frames:")
-        print(f"  median {1e3 * statistics.median(latencies):.1f} ms, p90 {1e3 * percentile(latencies, 90):.1f} ms,"
-              f" min {1e3 * min(latencies):.1f} ms")
+        print(
+            f"end to end, 640x480 rgb8 -> 32FC1 depth ({mode}, router {args.router}, {diag.get('device', '?')}),"
+            f" {args.frames} frames:"
+        )
+        print(
+            f"  median {1e3 * statistics.median(latencies):.1f} ms, p90 {1e3 * percentile(latencies, 90):.1f} ms,"
+            f" min {1e3 * min(latencies):.1f} ms"
+        )
         stages = {k.split(".", 1)[1]: v for k, v in diag.items() if k.startswith("latency_ms.")}
         print("  node stages (median ms): " + ", ".join(f"{k} {float(v):.1f}" for k, v in stages.items()))
     finally:

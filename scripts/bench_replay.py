@@ -47,8 +47,16 @@ def main() -> None:
         if len(times) >= 3 * args.loops:
             player.stop()
 
-    player = BagReplayer(node, bag, topics=[IMAGE_TOPIC], rate=args.rate, clock=False, loop=True, qos="reliable",
-                         on_publish=stop_after_loops)
+    player = BagReplayer(
+        node,
+        bag,
+        topics=[IMAGE_TOPIC],
+        rate=args.rate,
+        clock=False,
+        loop=True,
+        qos="reliable",
+        on_publish=stop_after_loops,
+    )
     t0 = time.perf_counter()
     player.run()
     wall = time.perf_counter() - t0
@@ -57,10 +65,14 @@ def main() -> None:
 
     gaps = np.diff(np.asarray(times).reshape(args.loops, 3), axis=1).ravel()  # within a loop: the bag's spacing
     err = 1000.0 * (gaps - args.period / args.rate)
-    print(f"replayed {len(times)} messages in {wall:.1f} s ({args.loops} loops, bag spacing "
-          f"{1000 * args.period / args.rate:.0f} ms at rate {args.rate:g})")
-    print(f"spacing error (ms): mean {err.mean():+.2f}, median {np.median(err):+.2f}, "
-          f"p95 |err| {np.percentile(np.abs(err), 95):.2f}, max |err| {np.abs(err).max():.2f}")
+    print(
+        f"replayed {len(times)} messages in {wall:.1f} s ({args.loops} loops, bag spacing "
+        f"{1000 * args.period / args.rate:.0f} ms at rate {args.rate:g})"
+    )
+    print(
+        f"spacing error (ms): mean {err.mean():+.2f}, median {np.median(err):+.2f}, "
+        f"p95 |err| {np.percentile(np.abs(err), 95):.2f}, max |err| {np.abs(err).max():.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -91,8 +91,10 @@ def paper_checkpoints(directory: Path) -> dict[str, Path]:
 
     torch.manual_seed(0)
     configs = {"low": low_range_config(), "high": high_range_config(), "coarse": coarse_config()}
-    return {k: save_sidenet_checkpoint(DSSIDENet(c).eval(), directory / f"{k}.pt", inference_only=True)
-            for k, c in configs.items()}
+    return {
+        k: save_sidenet_checkpoint(DSSIDENet(c).eval(), directory / f"{k}.pt", inference_only=True)
+        for k, c in configs.items()
+    }
 
 
 def shipped_checkpoints() -> dict[str, Path]:
@@ -101,33 +103,47 @@ def shipped_checkpoints() -> dict[str, Path]:
     return {k: default_model(k) for k in ("low", "high", "coarse")}
 
 
-def pipeline_items(label: str, ckpts: dict[str, Path], path_name: str, rgb: np.ndarray,
-                   per_network: bool) -> list[Item]:
+def pipeline_items(
+    label: str, ckpts: dict[str, Path], path_name: str, rgb: np.ndarray, per_network: bool
+) -> list[Item]:
     """The routed pipeline's rows for one set of weights on one execution path. One pipeline per scene, so that
     sigma (which picks the range) never changes between calls and a stream's schedule never re-routes."""
-    precision = {"reference": "float32", "float32": "float32", "auto": "auto", "bfloat16": "bfloat16",
-                 "compile": "auto"}[path_name]
+    precision = {
+        "reference": "float32",
+        "float32": "float32",
+        "auto": "auto",
+        "bfloat16": "bfloat16",
+        "compile": "auto",
+    }[path_name]
     pipes = {}
     for scene, sigma in (("indoor", HIGH_SIGMA), ("outdoor", LOW_SIGMA)):
-        pipe = RobustDepthPipeline.from_files(ckpts["low"], ckpts["high"], ckpts["coarse"], device="cpu",
-                                              precision=precision, sigma=sigma,
-                                              graph="compile" if path_name == "compile" else "auto")
+        pipe = RobustDepthPipeline.from_files(
+            ckpts["low"],
+            ckpts["high"],
+            ckpts["coarse"],
+            device="cpu",
+            precision=precision,
+            sigma=sigma,
+            graph="compile" if path_name == "compile" else "auto",
+        )
         if path_name == "reference":
             _use_reference(pipe)
         t0 = time.perf_counter()
         pipe.warm_up(rgb.shape[:2])
-        print(f"  {label} / {scene} / {path_name}: {pipe.describe()}; warm-up {time.perf_counter() - t0:.1f} s",
-              flush=True)
+        print(
+            f"  {label} / {scene} / {path_name}: {pipe.describe()}; warm-up {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         pipes[scene] = pipe
     t = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
     items = []
     if per_network:
         pipe = pipes["indoor"]
-        items += [Item(f"{label}: coarse network (router), 640x480", path_name, lambda: pipe.route(t), label),
-                  Item(f"{label}: low-range network, 640x480", path_name,
-                       lambda: pipe.depth_for_range(t, "low"), label),
-                  Item(f"{label}: high-range network, 640x480", path_name,
-                       lambda: pipe.depth_for_range(t, "high"), label)]
+        items += [
+            Item(f"{label}: coarse network (router), 640x480", path_name, lambda: pipe.route(t), label),
+            Item(f"{label}: low-range network, 640x480", path_name, lambda: pipe.depth_for_range(t, "low"), label),
+            Item(f"{label}: high-range network, 640x480", path_name, lambda: pipe.depth_for_range(t, "high"), label),
+        ]
 
     def between(pipe: RobustDepthPipeline) -> Callable[[], object]:
         schedule = RoutingSchedule(route_every=10**9, drift=0.0)
@@ -136,9 +152,15 @@ def pipeline_items(label: str, ckpts: dict[str, Path], path_name: str, rgb: np.n
 
     for scene, net in (("indoor", "low"), ("outdoor", "high")):
         pipe = pipes[scene]
-        items += [Item(f"{label}: routed {scene} (coarse + {net}), router every frame", path_name,
-                       lambda pipe=pipe: pipe(rgb), label),
-                  Item(f"{label}: {scene}, frame between re-routes ({net} only)", path_name, between(pipe), label)]
+        items += [
+            Item(
+                f"{label}: routed {scene} (coarse + {net}), router every frame",
+                path_name,
+                lambda pipe=pipe: pipe(rgb),
+                label,
+            ),
+            Item(f"{label}: {scene}, frame between re-routes ({net} only)", path_name, between(pipe), label),
+        ]
     return items
 
 
@@ -153,12 +175,28 @@ def depth_anything_items(bf16: bool) -> list[Item]:
     """Depth-Anything-V2-Small's architecture (config as published for depth-anything/Depth-Anything-V2-Small-hf)."""
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
 
-    backbone = Dinov2Config(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4,
-                            image_size=518, patch_size=14, out_features=["stage9", "stage10", "stage11", "stage12"],
-                            reshape_hidden_states=False, apply_layernorm=True, attn_implementation="sdpa")
-    config = DepthAnythingConfig(backbone_config=backbone, patch_size=14, reassemble_hidden_size=384,
-                                 reassemble_factors=[4, 2, 1, 0.5], neck_hidden_sizes=[48, 96, 192, 384],
-                                 fusion_hidden_size=64, head_hidden_size=32, depth_estimation_type="relative")
+    backbone = Dinov2Config(
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        mlp_ratio=4,
+        image_size=518,
+        patch_size=14,
+        out_features=["stage9", "stage10", "stage11", "stage12"],
+        reshape_hidden_states=False,
+        apply_layernorm=True,
+        attn_implementation="sdpa",
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        patch_size=14,
+        reassemble_hidden_size=384,
+        reassemble_factors=[4, 2, 1, 0.5],
+        neck_hidden_sizes=[48, 96, 192, 384],
+        fusion_hidden_size=64,
+        head_hidden_size=32,
+        depth_estimation_type="relative",
+    )
     torch.manual_seed(0)
     model = DepthAnythingForDepthEstimation(config).eval()  # the DINOv2 backbone attends through SDPA
     params = sum(p.numel() for p in model.parameters()) / 1e6
@@ -169,12 +207,19 @@ def depth_anything_items(bf16: bool) -> list[Item]:
         def run(x: torch.Tensor = x, autocast: bool = False) -> object:
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
                 return model(pixel_values=x).predicted_depth
+
         run()
         items.append(Item(f"Depth-Anything-V2-Small ({params:.1f} M), {h}x{w}", "float32", run, "peer"))
         if bf16:
             run(autocast=True)
-            items.append(Item(f"Depth-Anything-V2-Small ({params:.1f} M), {h}x{w}", "bf16 autocast",
-                              lambda run=run: run(autocast=True), "peer"))
+            items.append(
+                Item(
+                    f"Depth-Anything-V2-Small ({params:.1f} M), {h}x{w}",
+                    "bf16 autocast",
+                    lambda run=run: run(autocast=True),
+                    "peer",
+                )
+            )
     return items
 
 
@@ -198,8 +243,9 @@ def onnx_items(ckpts: dict[str, Path], rgb: np.ndarray) -> list[Item]:
             return self.m(x, branches=("cl",))["cls_logits"]
 
     buf = io.BytesIO()
-    torch.onnx.export(Logits().eval(), (canvas,), buf, input_names=["x"], output_names=["logits"], opset_version=17,
-                      dynamo=False)
+    torch.onnx.export(
+        Logits().eval(), (canvas,), buf, input_names=["x"], output_names=["logits"], opset_version=17, dynamo=False
+    )
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
@@ -209,6 +255,7 @@ def onnx_items(ckpts: dict[str, Path], rgb: np.ndarray) -> list[Item]:
         logits = torch.from_numpy(session.run(None, {"x": prep.tensor.numpy()})[0])
         depth = model.decode_depth({"cls_logits": crop(logits, prep)})
         return resize(depth, (prep.orig_h, prep.orig_w), depth=True)
+
     run()
     return [Item("paper-size: low-range network, 640x480", "onnxruntime float32", run, "paper-size")]
 
@@ -224,8 +271,12 @@ def bench_node(args: argparse.Namespace, rgb: np.ndarray) -> dict[str, object]:
     from side_ros.payloads import diagnostic_values
     from side_ros.ros.testing import RELIABLE, camera_info_msg, image_msg, node_arguments
 
-    env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        ROS_DOMAIN_ID=str(args.domain),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    )
     params = {"qos_overrides./cam/image.subscription.reliability": "reliable"}
     cmd = [sys.executable, "-m", "side_ros.ros.depth_node", *node_arguments({}, params=params)]
     log = open(Path(tempfile.gettempdir()) / "side_bench_node.log", "w")  # closed in the finally below
@@ -295,13 +346,19 @@ def bench_node(args: argparse.Namespace, rgb: np.ndarray) -> dict[str, object]:
             latencies = [t - sent[s] for t, s in got if s in sent and sent[s] >= measure_from]
             diag = diags[-1] if diags else {}
             published = sum(1 for s, t in sent.items() if measure_from <= t <= end)
-        result = {"seconds": end - measure_from, "published_hz": published / (end - measure_from),
-                  "depth_hz": len(window) / (end - measure_from), "frames": len(latencies),
-                  "latency_median_ms": 1e3 * statistics.median(latencies) if latencies else float("nan"),
-                  "latency_p90_ms": 1e3 * float(np.percentile(latencies, 90)) if latencies else float("nan"),
-                  "startup_s": startup, "device": diag.get("device", "?"), "last_decision": diag.get("last_decision"),
-                  "node_dropped": {k: v for k, v in diag.items() if k.startswith("dropped.")},
-                  "node_stage_ms": {k.split(".", 1)[1]: v for k, v in diag.items() if k.startswith("latency_ms.")}}
+        result = {
+            "seconds": end - measure_from,
+            "published_hz": published / (end - measure_from),
+            "depth_hz": len(window) / (end - measure_from),
+            "frames": len(latencies),
+            "latency_median_ms": 1e3 * statistics.median(latencies) if latencies else float("nan"),
+            "latency_p90_ms": 1e3 * float(np.percentile(latencies, 90)) if latencies else float("nan"),
+            "startup_s": startup,
+            "device": diag.get("device", "?"),
+            "last_decision": diag.get("last_decision"),
+            "node_dropped": {k: v for k, v in diag.items() if k.startswith("dropped.")},
+            "node_stage_ms": {k.split(".", 1)[1]: v for k, v in diag.items() if k.startswith("latency_ms.")},
+        }
     finally:
         executor.shutdown(timeout_sec=5)
         node.destroy_node()
@@ -318,8 +375,10 @@ def bench_node(args: argparse.Namespace, rgb: np.ndarray) -> dict[str, object]:
 def print_table(items: list[Item], paths: list[str], args: argparse.Namespace, load_after: tuple) -> None:
     """The markdown table: every item's medians, min-max, CPU time and ratios, plus the default schedule's rows."""
     every = ScheduleSettings().route_every
-    rows = [(i.name, i.path, i.median_ms, 1e3 * min(i.times), 1e3 * max(i.times), 1e3 * statistics.median(i.cpu))
-            for i in items]
+    rows = [
+        (i.name, i.path, i.median_ms, 1e3 * min(i.times), 1e3 * max(i.times), 1e3 * statistics.median(i.cpu))
+        for i in items
+    ]
     by_key = {(i.name, i.path): (i.median_ms, 1e3 * statistics.median(i.cpu)) for i in items}
     for label in ("paper-size", "shipped weights"):
         for p in paths:
@@ -328,28 +387,42 @@ def print_table(items: list[Item], paths: list[str], args: argparse.Namespace, l
                 between = by_key.get((f"{label}: {scene}, frame between re-routes ({net} only)", p))
                 if routed is not None and between is not None:
                     avg = [(r + (every - 1) * b) / every for r, b in zip(routed, between, strict=True)]
-                    rows.append((f"{label}: **routed {scene}, default schedule** (router every {every} frames)",
-                                 p, avg[0], float("nan"), float("nan"), avg[1]))
+                    rows.append(
+                        (
+                            f"{label}: **routed {scene}, default schedule** (router every {every} frames)",
+                            p,
+                            avg[0],
+                            float("nan"),
+                            float("nan"),
+                            avg[1],
+                        )
+                    )
     column = 5 if args.ratios == "cpu" else 2
-    base = {p: next((r[column] for r in rows if "Depth-Anything" in r[0] and "392x518" in r[0] and r[1] == p), None)
-            for p in ("float32", "bf16 autocast")}
+    base = {
+        p: next((r[column] for r in rows if "Depth-Anything" in r[0] and "392x518" in r[0] and r[1] == p), None)
+        for p in ("float32", "bf16 autocast")
+    }
     order = {"peer": 0, "paper-size": 1, "shipped weights": 2}
     rows.sort(key=lambda r: (order.get(r[0].split(":")[0] if ":" in r[0] else "peer", 0), r[0], r[1]))
 
     def ratio(row: tuple, key: str) -> str:
         return f"{row[column] / base[key]:.2f}" if base.get(key) else "-"
 
-    print(f"\nmedians of {args.rounds} interleaved rounds, 640x480 input, {args.threads} threads; "
-          f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; ratios of the "
-          f"{'CPU time' if args.ratios == 'cpu' else 'wall time'} medians; 'computed': the default schedule's "
-          f"average frame, (router frame + {every - 1} frames between re-routes) / {every}\n")
+    print(
+        f"\nmedians of {args.rounds} interleaved rounds, 640x480 input, {args.threads} threads; "
+        f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}; ratios of the "
+        f"{'CPU time' if args.ratios == 'cpu' else 'wall time'} medians; 'computed': the default schedule's "
+        f"average frame, (router frame + {every - 1} frames between re-routes) / {every}\n"
+    )
     print("| item | path | median ms | min-max ms | CPU ms | x DA-V2-S fp32 392x518 | x DA-V2-S bf16 392x518 |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for row in rows:
         name, p, med, lo, hi, cpu_ms = row
         span = "computed" if lo != lo else f"{lo:.0f}-{hi:.0f}"
-        print(f"| {name} | {p} | {med:.0f} | {span} | {cpu_ms:.0f} | {ratio(row, 'float32')} | "
-              f"{ratio(row, 'bf16 autocast')} |")
+        print(
+            f"| {name} | {p} | {med:.0f} | {span} | {cpu_ms:.0f} | {ratio(row, 'float32')} | "
+            f"{ratio(row, 'bf16 autocast')} |"
+        )
 
 
 def time_items(args: argparse.Namespace, paths: list[str], rgb: np.ndarray, bf16: bool) -> list[Item]:
@@ -382,9 +455,11 @@ def time_items(args: argparse.Namespace, paths: list[str], rgb: np.ndarray, bf16
 
 
 def print_node(node: dict) -> None:
-    print(f"  sustained {node['depth_hz']:.1f} depth images/s (camera {node['published_hz']:.1f} Hz); latency "
-          f"publish->receipt median {node['latency_median_ms']:.0f} ms, p90 {node['latency_p90_ms']:.0f} ms "
-          f"({node['frames']} frames); start-up {node['startup_s']:.1f} s")
+    print(
+        f"  sustained {node['depth_hz']:.1f} depth images/s (camera {node['published_hz']:.1f} Hz); latency "
+        f"publish->receipt median {node['latency_median_ms']:.0f} ms, p90 {node['latency_p90_ms']:.0f} ms "
+        f"({node['frames']} frames); start-up {node['startup_s']:.1f} s"
+    )
     print(f"  node: {node['device']}; dropped {node['node_dropped']}; stage medians (ms) {node['node_stage_ms']}")
 
 
@@ -392,9 +467,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, the robot's)")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--paths", default="reference,float32,auto",
-                        help="execution paths to time: reference, float32, auto (the default path: bf16 depth "
-                             "networks where the CPU has native bf16), bfloat16 (every network in bf16)")
+    parser.add_argument(
+        "--paths",
+        default="reference,float32,auto",
+        help="execution paths to time: reference, float32, auto (the default path: bf16 depth "
+        "networks where the CPU has native bf16), bfloat16 (every network in bf16)",
+    )
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (compiles for minutes)")
     parser.add_argument("--no-peer", action="store_true", help="skip Depth-Anything-V2-Small")
     parser.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
@@ -404,9 +482,12 @@ def main() -> None:
     parser.add_argument("--node-seconds", type=float, default=20.0, help="measured seconds of the 30 Hz stream")
     parser.add_argument("--node-startup", type=float, default=180.0, help="seconds allowed for the node to start")
     parser.add_argument("--domain", type=int, default=40, help="ROS_DOMAIN_ID for the node measurement")
-    parser.add_argument("--ratios", choices=("wall", "cpu"), default="wall",
-                        help="ratios of wall-time medians (a quiet machine) or of CPU-time medians (a busy one, "
-                             "with --threads 1)")
+    parser.add_argument(
+        "--ratios",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="ratios of wall-time medians (a quiet machine) or of CPU-time medians (a busy one, with --threads 1)",
+    )
     parser.add_argument("--json", type=Path, help="also write every timing here")
     parser.add_argument("--table-from", type=Path, metavar="JSON", help="print the table of an earlier --json run")
     args = parser.parse_args()
@@ -420,8 +501,7 @@ def main() -> None:
         args.rounds, args.threads = saved["rounds"], saved["threads"]
         print(f"{saved['cpu']}; load average before {saved['load_before']}")
         if items:
-            print_table(items, saved.get("paths") or sorted({i.path for i in items}), args,
-                        tuple(saved["load_after"]))
+            print_table(items, saved.get("paths") or sorted({i.path for i in items}), args, tuple(saved["load_after"]))
         if saved.get("node"):
             print_node(saved["node"])
         return
@@ -430,8 +510,11 @@ def main() -> None:
     load_before = os.getloadavg()
     bf16 = native_bf16()
     auto_is_f32 = choose_path(torch.device("cpu")).precision == "float32"
-    paths = [p for p in args.paths.split(",") if p and not (p == "bfloat16" and not bf16)
-             and not (p == "auto" and auto_is_f32)]
+    paths = [
+        p
+        for p in args.paths.split(",")
+        if p and not (p == "bfloat16" and not bf16) and not (p == "auto" and auto_is_f32)
+    ]
     if args.compile:
         paths.append("compile")
     cpu = platform.processor() or platform.machine()
@@ -440,8 +523,10 @@ def main() -> None:
             cpu = line.split(":", 1)[1].strip()
             break
     auto = choose_path(torch.device("cpu")).describe()
-    print(f"CPU: {cpu}; flags: {', '.join(sorted(cpu_flags())) or 'no bf16/AMX'}; native bf16: {bf16}; "
-          f"torch {torch.__version__}, {args.threads} threads; auto path: {auto}")
+    print(
+        f"CPU: {cpu}; flags: {', '.join(sorted(cpu_flags())) or 'no bf16/AMX'}; native bf16: {bf16}; "
+        f"torch {torch.__version__}, {args.threads} threads; auto path: {auto}"
+    )
     print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)
     rgb = indoor_frame()
     items: list[Item] = []
@@ -453,18 +538,39 @@ def main() -> None:
 
     def save(node: dict | None) -> None:
         if args.json:
-            args.json.write_text(json.dumps({
-                "cpu": cpu, "flags": sorted(cpu_flags()), "threads": args.threads, "rounds": args.rounds,
-                "load_before": load_before, "load_after": load_after, "paths": paths,
-                "items": [{"name": i.name, "path": i.path, "ms": [1e3 * t for t in i.times],
-                           "cpu_ms": [1e3 * t for t in i.cpu]} for i in items],
-                "node": node}, indent=2))
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "cpu": cpu,
+                        "flags": sorted(cpu_flags()),
+                        "threads": args.threads,
+                        "rounds": args.rounds,
+                        "load_before": load_before,
+                        "load_after": load_after,
+                        "paths": paths,
+                        "items": [
+                            {
+                                "name": i.name,
+                                "path": i.path,
+                                "ms": [1e3 * t for t in i.times],
+                                "cpu_ms": [1e3 * t for t in i.cpu],
+                            }
+                            for i in items
+                        ],
+                        "node": node,
+                    },
+                    indent=2,
+                )
+            )
 
     save(None)  # the timings are kept even if the node cannot start
     node = None
     if not args.no_node:
-        print(f"\nnode: side_depth in its own process, default parameters, shipped weights; camera 640x480 rgb8 at "
-              f"30 Hz for {args.node_seconds:g} s (domain {args.domain})", flush=True)
+        print(
+            f"\nnode: side_depth in its own process, default parameters, shipped weights; camera 640x480 rgb8 at "
+            f"30 Hz for {args.node_seconds:g} s (domain {args.domain})",
+            flush=True,
+        )
         node = bench_node(args, rgb)
         print_node(node)
     save(node)

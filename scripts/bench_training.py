@@ -60,8 +60,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed rounds per configuration")
     args = parser.parse_args()
     native = cpu_has_native_bf16()
-    variants = [(c, t, bf16, cl) for c in args.configs for t in args.threads
-                for bf16 in (False, True) for cl in (False, True)]
+    variants = [
+        (c, t, bf16, cl) for c in args.configs for t in args.threads for bf16 in (False, True) for cl in (False, True)
+    ]
     steps = {v: make_step(v[0], v[2], v[3]) for v in variants}
     for v, fn in steps.items():  # warm-up: allocator, oneDNN primitives
         torch.set_num_threads(v[1])
@@ -73,8 +74,10 @@ def main() -> None:
             t0 = time.perf_counter()
             fn()
             times[v].append(time.perf_counter() - t0)
-    print(f"CPU bf16: {'native (AVX512-BF16/AMX)' if native else 'emulated (side-train uses float32)'}; "
-          f"median of {args.steps} interleaved rounds\n")
+    print(
+        f"CPU bf16: {'native (AVX512-BF16/AMX)' if native else 'emulated (side-train uses float32)'}; "
+        f"median of {args.steps} interleaved rounds\n"
+    )
     print("| config | threads | precision | layout | s/step | steps/s | vs float32 |")
     print("|---|---|---|---|---|---|---|")
     for v in variants:
@@ -82,8 +85,10 @@ def main() -> None:
         med = statistics.median(times[v])
         base = statistics.median(times[(config, threads, False, False)])
         prec = "bf16 autocast" + ("" if native else " (emulated)") if bf16 else "float32"
-        print(f"| {config} | {threads} | {prec} | {'channels_last' if cl else 'contiguous'} | {med:.3f} | "
-              f"{1 / med:.2f} | {base / med:.2f}x |")
+        print(
+            f"| {config} | {threads} | {prec} | {'channels_last' if cl else 'contiguous'} | {med:.3f} | "
+            f"{1 / med:.2f} | {base / med:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    pipe = RobustDepthPipeline.from_files(args.low or default_model("low"), args.high or default_model("high"),
-                                          args.coarse or default_model("coarse"), device="cpu")
+    pipe = RobustDepthPipeline.from_files(
+        args.low or default_model("low"),
+        args.high or default_model("high"),
+        args.coarse or default_model("coarse"),
+        device="cpu",
+    )
     sigma, stat = pipe.sigma, pipe.statistic
     coarse = pipe.network("coarse")
     print(f"coarse network {pipe.sources['coarse']}: statistic {stat}, sigma {sigma:.3f} m; {pipe.describe()}")
@@ -80,24 +84,30 @@ def main() -> None:
             centre.append(float(np.median(values)))
             kinds.append(kind)
     spread, centre, kinds = np.asarray(spread), np.asarray(centre), np.asarray(kinds)
-    print(f"\ncde statistic, frame-to-frame spread within a scene ((max - min) / sigma over {args.frames} frames, "
-          f"{len(spread)} scenes): median {np.median(spread):.4f}, p95 {np.percentile(spread, 95):.4f}, "
-          f"max {spread.max():.4f}")
+    print(
+        f"\ncde statistic, frame-to-frame spread within a scene ((max - min) / sigma over {args.frames} frames, "
+        f"{len(spread)} scenes): median {np.median(spread):.4f}, p95 {np.percentile(spread, 95):.4f}, "
+        f"max {spread.max():.4f}"
+    )
     rel = np.abs(centre / sigma - 1.0)
     print("\n| band h (fraction of sigma) | indoor scenes within sigma*(1 +- h) | outdoor scenes within |")
     print("|---|---|---|")
     for h in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5):
         inside = rel <= h
         print(f"| {h:g} | {inside[kinds == 'indoor'].mean():.2f} | {inside[kinds == 'outdoor'].mean():.2f} |")
-    print("\ndrift statistic (90th percentile of the depth, m): within-scene change max/min over the frames, and the "
-          "change between an indoor and an outdoor scene seen by the same network")
+    print(
+        "\ndrift statistic (90th percentile of the depth, m): within-scene change max/min over the frames, and the "
+        "change between an indoor and an outdoor scene seen by the same network"
+    )
     for net in ("low", "high"):
         within = [max(v) / min(v) for kind in ("indoor", "outdoor") for v in p90[(kind, net)]]
         indoor = np.median([np.median(v) for v in p90[("indoor", net)]])
         outdoor = np.median([np.median(v) for v in p90[("outdoor", net)]])
         ratio = max(indoor, outdoor) / min(indoor, outdoor)
-        print(f"  {net}-range network: within a scene p95 {np.percentile(within, 95):.3f}x, max {max(within):.3f}x; "
-              f"indoor median {indoor:.2f} m vs outdoor median {outdoor:.2f} m: {ratio:.2f}x")
+        print(
+            f"  {net}-range network: within a scene p95 {np.percentile(within, 95):.3f}x, max {max(within):.3f}x; "
+            f"indoor median {indoor:.2f} m vs outdoor median {outdoor:.2f} m: {ratio:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -6,4 +6,5 @@ bash scripts/setup.sh
 VENV="${SIDE_VENV:-.venv}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 "$VENV/bin/python" -m ruff check .
+"$VENV/bin/python" -m ruff format --check .
 "$VENV/bin/python" -m pytest -q "$@"

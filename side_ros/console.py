@@ -61,7 +61,9 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
 
 def entry(main: Callable[[Sequence[str] | None], int]) -> Callable[[], None]:
     """A console-script entry point around `main` (setup.py names the returned function)."""
+
     def _entry() -> None:
         raise SystemExit(run_cli(main))
+
     _entry.__doc__ = main.__doc__
     return _entry

@@ -37,24 +37,33 @@ from side_ros.routing.options import DEFAULT_SIGMA
 DEFAULT_BAG = "data/sample/side_sample"
 DEFAULT_DOMAIN_ID = 46
 NAMESPACE = "/side"
-OUTPUT_TOPICS = {f"{NAMESPACE}/depth": "sensor_msgs/msg/Image", f"{NAMESPACE}/points": "sensor_msgs/msg/PointCloud2",
-                 f"{NAMESPACE}/depth/colormap": "sensor_msgs/msg/Image", f"{NAMESPACE}/scene": "std_msgs/msg/String",
-                 "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"}
+OUTPUT_TOPICS = {
+    f"{NAMESPACE}/depth": "sensor_msgs/msg/Image",
+    f"{NAMESPACE}/points": "sensor_msgs/msg/PointCloud2",
+    f"{NAMESPACE}/depth/colormap": "sensor_msgs/msg/Image",
+    f"{NAMESPACE}/scene": "std_msgs/msg/String",
+    "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
+}
 TILE_WIDTH = 320
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="side-demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="side-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--bag", default=DEFAULT_BAG, help="bag to replay (default: the shipped sample)")
     p.add_argument("-o", "--output", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--low", help="low-range weights (default: the shipped models/low.pt)")
     p.add_argument("--high", help="high-range weights (default: models/high.pt)")
     p.add_argument("--coarse", help="coarse depth weights for the coarse_depth router (default: models/coarse.pt)")
     p.add_argument("--device", default="auto", help="node device: auto, cpu, cuda or cuda:N")
-    p.add_argument("--sigma", type=float, default=None,
-                   help="coarse-depth threshold in m (default: the coarse checkpoint's recommended_sigma, "
-                   f"else {DEFAULT_SIGMA:g})")
+    p.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help="coarse-depth threshold in m (default: the coarse checkpoint's recommended_sigma, "
+        f"else {DEFAULT_SIGMA:g})",
+    )
     p.add_argument("--domain-id", type=int, default=DEFAULT_DOMAIN_ID, help="ROS_DOMAIN_ID used (0..101)")
     p.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
     p.add_argument("--startup-timeout", type=float, default=180.0, help="seconds for the node to come up")
@@ -93,7 +102,7 @@ class FrameRecord:
 
 
 def _dropped(values: dict[str, str], prefix: str = "dropped.") -> Counter:
-    return Counter({k[len(prefix):]: int(float(v)) for k, v in values.items() if k.startswith(prefix)})
+    return Counter({k[len(prefix) :]: int(float(v)) for k, v in values.items() if k.startswith(prefix)})
 
 
 @dataclass
@@ -147,8 +156,9 @@ def plan_demo(args: argparse.Namespace) -> DemoPlan:
             raise CliError("the demo replays raw images; this bag's camera is a CompressedImage topic")
         if cam.info is None:
             raise CliError(f"bag {bag} has no camera_info (the point clouds need it)")
-        frames = [FrameRecord(i, cdr_header_stamp(m.raw), m.log_time)
-                  for i, m in enumerate(reader.messages([cam.image]))]
+        frames = [
+            FrameRecord(i, cdr_header_stamp(m.raw), m.log_time) for i, m in enumerate(reader.messages([cam.image]))
+        ]
     if not frames:
         raise CliError(f"bag {bag} has no message on {cam.image}")
     weights = {w: weight_path(getattr(args, w), w) for w in ("low", "high", "coarse")}
@@ -207,18 +217,23 @@ def analyse(run: DemoRun) -> Analysis:
             name = f"frame_{f.index:02d}_{f.kind or 'frame'}.ply"
             f.cloud_points = geometry.write_ply(ply_dir / name, xyz, rgb)
         elif pred is not None:
-            f.cloud_missing = ("dropped by the node: " + ", ".join(cloud_dropped)) if cloud_dropped \
-                else "no point cloud received"
+            f.cloud_missing = (
+                ("dropped by the node: " + ", ".join(cloud_dropped)) if cloud_dropped else "no point cloud received"
+            )
         if pred is not None and g is not None and g.depth is not None and g.depth.shape == pred.shape:
             finite = np.isfinite(pred)
-            row = acc.update(pred, np.nan_to_num(g.depth, nan=0.0), mask=finite, group=f.true_range,
-                             name=str(f.index))[0]
+            row = acc.update(pred, np.nan_to_num(g.depth, nan=0.0), mask=finite, group=f.true_range, name=str(f.index))[
+                0
+            ]
             if row[0] > 0:
                 f.metrics = M.metrics_from_stats(row)
         images[f.index] = {"pred": pred, "gt": None if g is None else g.depth}
     answered = [f for f in frames if f.chosen is not None and f.true_range is not None]
-    routing = M.routing_accuracy([f.chosen for f in answered], [f.true_range for f in answered],
-                                 labels=("low", "high")) if answered else None
+    routing = (
+        M.routing_accuracy([f.chosen for f in answered], [f.true_range for f in answered], labels=("low", "high"))
+        if answered
+        else None
+    )
     return Analysis(frames, routing, acc, images)
 
 
@@ -243,8 +258,13 @@ def _tile(img: np.ndarray, width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((width, height), Image.BILINEAR))
 
 
-def make_mosaic(frames: list[FrameRecord], rgbs: dict[int, np.ndarray], images: dict[int, dict[str, Any]],
-                path: Path, tile_width: int = TILE_WIDTH) -> None:
+def make_mosaic(
+    frames: list[FrameRecord],
+    rgbs: dict[int, np.ndarray],
+    images: dict[int, dict[str, Any]],
+    path: Path,
+    tile_width: int = TILE_WIDTH,
+) -> None:
     """One row per frame: input | predicted depth | ground truth (colour scale of the ground truth), labelled."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -270,18 +290,23 @@ def make_mosaic(frames: list[FrameRecord], rgbs: dict[int, np.ndarray], images: 
         t_gt = _tile(geometry.colorize_depth(gt, lo, hi, order="rgb"), tile_width) if gt is not None else blank
         strip = np.full((label_h + t_in.shape[0], 3 * tile_width + 2 * gap, 3), 255, np.uint8)
         for k, t in enumerate((t_in, t_pred, t_gt)):
-            strip[label_h:label_h + t.shape[0], k * (tile_width + gap):k * (tile_width + gap) + tile_width] = t
+            strip[label_h : label_h + t.shape[0], k * (tile_width + gap) : k * (tile_width + gap) + tile_width] = t
         im = Image.fromarray(strip)
         draw = ImageDraw.Draw(im)
         ok = f.chosen is not None and f.chosen == f.true_range
         verdict = "" if f.chosen is None or f.true_range is None else ("  correct" if ok else "  WRONG")
-        head = (f"frame {f.index}: {f.kind or '?'} {rgb.shape[1]}x{rgb.shape[0]}   chosen range: {f.chosen or '-'}"
-                f"   true range: {f.true_range or '-'}{verdict}")
+        head = (
+            f"frame {f.index}: {f.kind or '?'} {rgb.shape[1]}x{rgb.shape[0]}   chosen range: {f.chosen or '-'}"
+            f"   true range: {f.true_range or '-'}{verdict}"
+        )
         lat = f.latency_ms
-        sub = ("input  |  predicted depth  |  ground truth" + f"   (colours {lo:.1f}-{hi:.1f} m)"
-               + (f"   REL {f.metrics['abs_rel']:.3f}" if f.metrics else "")
-               + (f"   latency {lat:.0f} ms" if lat is not None else "") + (f"   MISSING: {f.missing}" if f.missing
-                                                                               else ""))
+        sub = (
+            "input  |  predicted depth  |  ground truth"
+            + f"   (colours {lo:.1f}-{hi:.1f} m)"
+            + (f"   REL {f.metrics['abs_rel']:.3f}" if f.metrics else "")
+            + (f"   latency {lat:.0f} ms" if lat is not None else "")
+            + (f"   MISSING: {f.missing}" if f.missing else "")
+        )
         draw.text((4, 2), head, fill=(0, 120, 0) if ok else (170, 0, 0) if verdict else (0, 0, 0), font=font)
         draw.text((4, 18), sub, fill=(40, 40, 40), font=font)
         rows.append(np.asarray(im))
@@ -291,7 +316,7 @@ def make_mosaic(frames: list[FrameRecord], rgbs: dict[int, np.ndarray], images: 
     mosaic = np.full((sum(r.shape[0] for r in rows) + gap * (len(rows) - 1), width, 3), 255, np.uint8)
     y = 0
     for r in rows:
-        mosaic[y:y + r.shape[0], :r.shape[1]] = r
+        mosaic[y : y + r.shape[0], : r.shape[1]] = r
         y += r.shape[0] + gap
     Image.fromarray(mosaic).save(path)
 
@@ -331,15 +356,19 @@ def summary_text(run: DemoRun, ana: Analysis, files: dict[str, str]) -> str:
     plan = run.plan
     answered = [f for f in frames if f.depth_at is not None]
     complete = [f for f in answered if len(f.outputs) >= 4]
-    lines = ["", "=" * 78, "side_ros demo: the real depth node on the sample bag, over ROS 2 topics",
-             "=" * 78,
-             f"bag:      {plan.bag} ({plan.camera.image} + {plan.camera.info})",
-             f"node:     side_ros.ros.depth_node as /side/side_depth, ROS_DOMAIN_ID={plan.domain_id}, localhost",
-             f"device:   {diag.get('device', 'unknown (no /diagnostics received)')}",
-             "weights:  " + ", ".join(f"{k} {v}" for k, v in plan.weights.items()),
-             f"frames:   {len(frames)} replayed, {len(answered)} answered with depth "
-             f"({len(complete)} with depth, scene, point cloud and colour map), "
-             f"{len(frames) - len(answered)} missing"]
+    lines = [
+        "",
+        "=" * 78,
+        "side_ros demo: the real depth node on the sample bag, over ROS 2 topics",
+        "=" * 78,
+        f"bag:      {plan.bag} ({plan.camera.image} + {plan.camera.info})",
+        f"node:     side_ros.ros.depth_node as /side/side_depth, ROS_DOMAIN_ID={plan.domain_id}, localhost",
+        f"device:   {diag.get('device', 'unknown (no /diagnostics received)')}",
+        "weights:  " + ", ".join(f"{k} {v}" for k, v in plan.weights.items()),
+        f"frames:   {len(frames)} replayed, {len(answered)} answered with depth "
+        f"({len(complete)} with depth, scene, point cloud and colour map), "
+        f"{len(frames) - len(answered)} missing",
+    ]
     for f in frames:
         if f.missing:
             lines.append(f"          frame {f.index} missing: {f.missing}")
@@ -348,35 +377,51 @@ def summary_text(run: DemoRun, ana: Analysis, files: dict[str, str]) -> str:
     routing = ana.routing
     if routing is not None:
         correct = int(np.trace(routing.confusion))
-        lines += ["", f"Routing accuracy: {routing.accuracy:.3f} ({correct}/{routing.num_images} frames put in "
-                  "their true depth range)", routing.to_markdown()]
+        lines += [
+            "",
+            f"Routing accuracy: {routing.accuracy:.3f} ({correct}/{routing.num_images} frames put in "
+            "their true depth range)",
+            routing.to_markdown(),
+        ]
     acc = ana.accumulator
     if acc.num_images:
-        rows = {f"{k} range ({sum(1 for f in frames if f.true_range == k and f.metrics)} frames)": v
-                for k, v in acc.compute_groups().items()}
+        rows = {
+            f"{k} range ({sum(1 for f in frames if f.true_range == k and f.metrics)} frames)": v
+            for k, v in acc.compute_groups().items()
+        }
         rows[f"all ({acc.num_images} frames)"] = acc.compute()
-        lines += ["", "Depth metrics against the ground truth (mean over frames, KITTI benchmark definitions):",
-                  M.format_table(rows, ["abs_rel", "rmse", "mae", "silog", "delta1", "delta2", "delta3"],
-                                 title="true range")]
-    lines += ["", "Per frame (latency: image published -> /side/depth received, both in this process):",
-              "| frame | scene | size | true | chosen | score | latency (ms) | REL | RMSE (m) | cloud points |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Depth metrics against the ground truth (mean over frames, KITTI benchmark definitions):",
+            M.format_table(rows, ["abs_rel", "rmse", "mae", "silog", "delta1", "delta2", "delta3"], title="true range"),
+        ]
+    lines += [
+        "",
+        "Per frame (latency: image published -> /side/depth received, both in this process):",
+        "| frame | scene | size | true | chosen | score | latency (ms) | REL | RMSE (m) | cloud points |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for f in frames:
         score = "-" if f.score is None else f"{f.score:.2f}"
         lat = "-" if f.latency_ms is None else f"{f.latency_ms:.0f}"
         rel = "-" if not f.metrics else f"{f.metrics['abs_rel']:.3f}"
         rmse = "-" if not f.metrics else f"{f.metrics['rmse']:.2f}"
         size = f"{f.width}x{f.height}" if f.width else "-"
-        lines.append(f"| {f.index} | {f.kind or '-'} | {size} | {f.true_range or '-'} | {f.chosen or '-'} | {score} "
-                     f"| {lat} | {rel} | {rmse} | {f.cloud_points} |")
+        lines.append(
+            f"| {f.index} | {f.kind or '-'} | {size} | {f.true_range or '-'} | {f.chosen or '-'} | {score} "
+            f"| {lat} | {rel} | {rmse} | {f.cloud_points} |"
+        )
     lats = [f.latency_ms for f in frames if f.latency_ms is not None]
     if lats:
-        lines.append(f"latency: mean {np.mean(lats):.0f} ms, median {np.median(lats):.0f} ms, "
-                     f"max {np.max(lats):.0f} ms")
+        lines.append(
+            f"latency: mean {np.mean(lats):.0f} ms, median {np.median(lats):.0f} ms, max {np.max(lats):.0f} ms"
+        )
     stages = {k.split(".", 1)[1]: float(v) for k, v in diag.items() if k.startswith("latency_ms.")}
     if stages:
-        lines.append("node's own median time per stage (ms, from /diagnostics): "
-                     + ", ".join(f"{k} {v:.1f}" for k, v in sorted(stages.items())))
+        lines.append(
+            "node's own median time per stage (ms, from /diagnostics): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(stages.items()))
+        )
     lines += ["", "Files:"] + [f"  {k:<12} {v}" for k, v in files.items()]
     lines.append(f"(demo took {run.wall_s:.1f} s from starting the node)")
     return "\n".join(lines)
@@ -391,19 +436,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from side_ros.ros.demo_session import record
     except ImportError as exc:
-        raise CliError(f"the demo needs ROS 2's rclpy ({exc}): run scripts/setup.sh (pip install -e "
-                       "'.[ros,bags]') or source a ROS 2 installation") from exc
-    run = record(plan, device=args.device, sigma=args.sigma, rate=args.rate, startup_timeout=args.startup_timeout,
-                 frame_timeout=args.frame_timeout)
+        raise CliError(
+            f"the demo needs ROS 2's rclpy ({exc}): run scripts/setup.sh (pip install -e "
+            "'.[ros,bags]') or source a ROS 2 installation"
+        ) from exc
+    run = record(
+        plan,
+        device=args.device,
+        sigma=args.sigma,
+        rate=args.rate,
+        startup_timeout=args.startup_timeout,
+        frame_timeout=args.frame_timeout,
+    )
     ana = analyse(run)
     out = plan.out
     rgbs = _rgb_frames(plan.bag, plan.camera.image)
     make_mosaic(ana.frames, rgbs, ana.images, out / "mosaic.png")
     bag_path = out / "bag"
     n = write_bag(run, bag_path)
-    files = {"mosaic": str(out / "mosaic.png"), "clouds": f"{out / 'ply'} ({len(list((out / 'ply').glob('*.ply')))} "
-             "PLY files)", "bag": f"{bag_path} ({n} messages, MCAP; `ros2 bag play {bag_path}`)",
-             "summary": str(out / "summary.txt") + " and summary.json", "node log": str(out / "node.log")}
+    files = {
+        "mosaic": str(out / "mosaic.png"),
+        "clouds": f"{out / 'ply'} ({len(list((out / 'ply').glob('*.ply')))} PLY files)",
+        "bag": f"{bag_path} ({n} messages, MCAP; `ros2 bag play {bag_path}`)",
+        "summary": str(out / "summary.txt") + " and summary.json",
+        "node log": str(out / "node.log"),
+    }
     text = summary_text(run, ana, files)
     print(text)
     (out / "summary.txt").write_text(text + "\n")
@@ -417,15 +474,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _summary_json(run: DemoRun, ana: Analysis) -> dict[str, Any]:
     routing, acc = ana.routing, ana.accumulator
     return {
-        "bag": str(run.plan.bag), "device": run.diagnostics.get("device"), "domain_id": run.plan.domain_id,
-        "frames": [{"index": f.index, "stamp_ns": f.stamp, "kind": f.kind, "true_range": f.true_range,
-                    "chosen_range": f.chosen, "router": f.router, "score": f.score, "latency_ms": f.latency_ms,
-                    "metrics": f.metrics, "cloud_points": f.cloud_points, "missing": f.missing,
-                    "cloud_missing": f.cloud_missing, "width": f.width, "height": f.height} for f in ana.frames],
+        "bag": str(run.plan.bag),
+        "device": run.diagnostics.get("device"),
+        "domain_id": run.plan.domain_id,
+        "frames": [
+            {
+                "index": f.index,
+                "stamp_ns": f.stamp,
+                "kind": f.kind,
+                "true_range": f.true_range,
+                "chosen_range": f.chosen,
+                "router": f.router,
+                "score": f.score,
+                "latency_ms": f.latency_ms,
+                "metrics": f.metrics,
+                "cloud_points": f.cloud_points,
+                "missing": f.missing,
+                "cloud_missing": f.cloud_missing,
+                "width": f.width,
+                "height": f.height,
+            }
+            for f in ana.frames
+        ],
         "routing_accuracy": None if routing is None else routing.accuracy,
         "metrics_by_range": {str(k): v for k, v in acc.compute_groups().items()} if acc.num_images else {},
         "metrics_all": acc.compute() if acc.num_images else {},
-        "node_diagnostics": run.diagnostics, "wall_s": run.wall_s,
+        "node_diagnostics": run.diagnostics,
+        "wall_s": run.wall_s,
     }
 
 

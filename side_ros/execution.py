@@ -51,8 +51,11 @@ SHAPE_CACHE = 4  # canvases kept per network (compiled graphs or CUDA graphs): o
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags that matter here (bf16 / AMX / AVX-512), from torch, else /proc/cpuinfo."""
     flags: set[str] = set()
-    probes = {"avx512_bf16": "_is_avx512_bf16_supported", "amx_tile": "_is_amx_tile_supported",
-              "avx512": "_is_avx512_supported"}
+    probes = {
+        "avx512_bf16": "_is_avx512_bf16_supported",
+        "amx_tile": "_is_amx_tile_supported",
+        "avx512": "_is_avx512_supported",
+    }
     for flag, fn in probes.items():
         with contextlib.suppress(Exception):
             if getattr(torch.cpu, fn)():
@@ -103,12 +106,19 @@ class ExecutionPath:
     @classmethod
     def reference(cls, device: torch.device | str = "cpu") -> ExecutionPath:
         """The plain path (float32, contiguous, unfolded, eager): what training validates and tests compare to."""
-        return cls(torch.device(device), "float32", channels_last=False, fold_batchnorm=False, graph="eager",
-                   reason="reference")
+        return cls(
+            torch.device(device),
+            "float32",
+            channels_last=False,
+            fold_batchnorm=False,
+            graph="eager",
+            reason="reference",
+        )
 
 
-def choose_path(device: torch.device, precision: str = "auto", graph: str = "auto", *,
-                router: bool = False) -> ExecutionPath:
+def choose_path(
+    device: torch.device, precision: str = "auto", graph: str = "auto", *, router: bool = False
+) -> ExecutionPath:
     """The fastest accurate path for `device`; explicit `precision` / `graph` override the automatic choice.
     router=True: the path of a routing network (float32 under 'auto', see the module notes).
 
@@ -139,8 +149,14 @@ def choose_path(device: torch.device, precision: str = "auto", graph: str = "aut
         graph = "cuda_graph" if cuda else "eager"
     elif graph == "cuda_graph" and not cuda:
         raise ValueError("graph cuda_graph needs a CUDA device")
-    return ExecutionPath(device, precision, channels_last=True, fold_batchnorm=True, graph=graph,
-                         reason="auto: " + ", ".join(reasons) if reasons else "")
+    return ExecutionPath(
+        device,
+        precision,
+        channels_last=True,
+        fold_batchnorm=True,
+        graph=graph,
+        reason="auto: " + ", ".join(reasons) if reasons else "",
+    )
 
 
 class FastNetwork(nn.Module):
@@ -166,7 +182,8 @@ class FastNetwork(nn.Module):
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.path.device, self.path.dtype, non_blocking=True).contiguous(
-            memory_format=self.path.memory_format)
+            memory_format=self.path.memory_format
+        )
 
     def forward(self, x: torch.Tensor, branches: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
         """The inference branch's output for a canvas (N, 3, H, W), in the path's precision."""
@@ -263,8 +280,7 @@ def accelerate(model: nn.Module, path: ExecutionPath) -> nn.Module:
     prepared, a wrapper around one) runs as given."""
     if not isinstance(model, (DSSIDENet, WideResNet18Places365)):
         return model.eval()
-    plain = path.precision == "float32" and not path.channels_last and not path.fold_batchnorm and \
-        path.graph == "eager"
+    plain = path.precision == "float32" and not path.channels_last and not path.fold_batchnorm and path.graph == "eager"
     if plain:
         return model.to(path.device).float().eval()
     if isinstance(model, DSSIDENet):

@@ -38,15 +38,19 @@ class Intrinsics:
     def __post_init__(self) -> None:
         values = (self.fx, self.fy, self.cx, self.cy)
         if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"camera intrinsics must be finite, got fx={self.fx} fy={self.fy} cx={self.cx} "
-                             f"cy={self.cy}")
+            raise ValueError(
+                f"camera intrinsics must be finite, got fx={self.fx} fy={self.fy} cx={self.cx} cy={self.cy}"
+            )
         if self.fx <= 0 or self.fy <= 0:
-            raise ValueError(f"focal lengths must be positive, got fx={self.fx} fy={self.fy} "
-                             "(an all-zero P means the camera is not calibrated)")
+            raise ValueError(
+                f"focal lengths must be positive, got fx={self.fx} fy={self.fy} "
+                "(an all-zero P means the camera is not calibrated)"
+            )
 
     @classmethod
-    def from_projection(cls, p: Sequence[float], *, binning: tuple[int, int] = (1, 1),
-                        roi_offset: tuple[int, int] = (0, 0)) -> Intrinsics:
+    def from_projection(
+        cls, p: Sequence[float], *, binning: tuple[int, int] = (1, 1), roi_offset: tuple[int, int] = (0, 0)
+    ) -> Intrinsics:
         """From CameraInfo's row-major 3x4 P (rectified intrinsics, as depth_image_proc uses), adjusted for binning
         and ROI the way image_geometry's PinholeCameraModel does, so a binned or cropped stream still projects right.
         """
@@ -55,8 +59,12 @@ class Intrinsics:
             raise ValueError(f"P must have 12 elements (3x4 row-major), got {arr.size}")
         bx = max(1, int(binning[0]))
         by = max(1, int(binning[1]))
-        return cls(fx=float(arr[0]) / bx, fy=float(arr[5]) / by,
-                   cx=(float(arr[2]) - roi_offset[0]) / bx, cy=(float(arr[6]) - roi_offset[1]) / by)
+        return cls(
+            fx=float(arr[0]) / bx,
+            fy=float(arr[5]) / by,
+            cx=(float(arr[2]) - roi_offset[0]) / bx,
+            cy=(float(arr[6]) - roi_offset[1]) / by,
+        )
 
     def scaled(self, sx: float, sy: float) -> Intrinsics:
         """Intrinsics of the same camera resized by (sx, sy) (pixel centres at integer coordinates)."""
@@ -82,13 +90,14 @@ def camera_intrinsics(info: Any, height: int, width: int) -> Intrinsics:
     has_roi = int(roi.width) > 0 and int(roi.height) > 0
     full_w, full_h = (int(roi.width), int(roi.height)) if has_roi else (int(info.width), int(info.height))
     if info.width and info.height and (full_w // bx, full_h // by) != (width, height):
-        raise CameraInfoError("camera_info_size_mismatch",
-                              f"CameraInfo describes a {full_w // bx}x{full_h // by} image, the image is "
-                              f"{width}x{height}")
+        raise CameraInfoError(
+            "camera_info_size_mismatch",
+            f"CameraInfo describes a {full_w // bx}x{full_h // by} image, the image is {width}x{height}",
+        )
     try:
         return Intrinsics.from_projection(
-            list(info.p), binning=(bx, by),
-            roi_offset=(int(roi.x_offset), int(roi.y_offset)) if has_roi else (0, 0))
+            list(info.p), binning=(bx, by), roi_offset=(int(roi.x_offset), int(roi.y_offset)) if has_roi else (0, 0)
+        )
     except ValueError as exc:
         raise CameraInfoError("invalid_camera_info", f"unusable CameraInfo P: {exc}") from exc
 
@@ -145,9 +154,16 @@ def valid_depth(depth: np.ndarray, min_depth: float = 0.0, max_depth: float = 0.
     return ok
 
 
-def depth_to_points(depth: np.ndarray, intrinsics: Intrinsics, *, stride: int = 1, min_depth: float = 0.0,
-                    max_depth: float = 0.0, confidence: np.ndarray | None = None,
-                    min_confidence: float = 0.0) -> np.ndarray:
+def depth_to_points(
+    depth: np.ndarray,
+    intrinsics: Intrinsics,
+    *,
+    stride: int = 1,
+    min_depth: float = 0.0,
+    max_depth: float = 0.0,
+    confidence: np.ndarray | None = None,
+    min_confidence: float = 0.0,
+) -> np.ndarray:
     """Organized (H', W', 3) float32 XYZ in the optical frame, NaN where the depth is unusable.
 
     X = (u - cx) Z / fx, Y = (v - cy) Z / fy at pixel (u, v) (depth_image_proc's convention: pixel centres at
@@ -219,16 +235,37 @@ def pack_points(points: np.ndarray, rgb: np.ndarray | None = None) -> PackedClou
     buf[..., 0:3] = points
     if rgb is not None:
         buf.view("<u4")[..., 4] = pack_rgb(rgb)
-    return PackedCloud(data=buf.reshape(-1).view(np.uint8), height=h, width=w,
-                       fields=XYZ_FIELDS if rgb is None else XYZRGB_FIELDS, point_step=step, row_step=step * w)
+    return PackedCloud(
+        data=buf.reshape(-1).view(np.uint8),
+        height=h,
+        width=w,
+        fields=XYZ_FIELDS if rgb is None else XYZRGB_FIELDS,
+        point_step=step,
+        row_step=step * w,
+    )
 
 
-def depth_to_cloud(depth: np.ndarray, intrinsics: Intrinsics, rgb: np.ndarray | None = None, *, stride: int = 1,
-                   min_depth: float = 0.0, max_depth: float = 0.0, confidence: np.ndarray | None = None,
-                   min_confidence: float = 0.0) -> PackedCloud:
+def depth_to_cloud(
+    depth: np.ndarray,
+    intrinsics: Intrinsics,
+    rgb: np.ndarray | None = None,
+    *,
+    stride: int = 1,
+    min_depth: float = 0.0,
+    max_depth: float = 0.0,
+    confidence: np.ndarray | None = None,
+    min_confidence: float = 0.0,
+) -> PackedCloud:
     """Depth (+ the image's colours) -> packed organized cloud; the one call the node and the bag tool make."""
-    pts = depth_to_points(depth, intrinsics, stride=stride, min_depth=min_depth, max_depth=max_depth,
-                          confidence=confidence, min_confidence=min_confidence)
+    pts = depth_to_points(
+        depth,
+        intrinsics,
+        stride=stride,
+        min_depth=min_depth,
+        max_depth=max_depth,
+        confidence=confidence,
+        min_confidence=min_confidence,
+    )
     colours = None
     if rgb is not None:
         if rgb.shape[:2] != depth.shape:
@@ -239,8 +276,16 @@ def depth_to_cloud(depth: np.ndarray, intrinsics: Intrinsics, rgb: np.ndarray | 
 
 def cloud_dtype(fields: Sequence[tuple[str, int, int, int]], point_step: int, bigendian: bool = False) -> np.dtype:
     """Structured dtype reading a PointCloud2 payload as its fields say (what sensor_msgs_py.read_points does)."""
-    kinds = {INT8: "i1", UINT8: "u1", INT16: "i2", UINT16: "u2", INT32: "i4", UINT32: "u4", FLOAT32: "f4",
-             FLOAT64: "f8"}
+    kinds = {
+        INT8: "i1",
+        UINT8: "u1",
+        INT16: "i2",
+        UINT16: "u2",
+        INT32: "i4",
+        UINT32: "u4",
+        FLOAT32: "f4",
+        FLOAT64: "f8",
+    }
     order = ">" if bigendian else "<"
     names, formats, offsets = [], [], []
     for name, offset, datatype, count in fields:
@@ -267,7 +312,7 @@ _TURBO_B = (0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 2
 
 def _turbo_table() -> np.ndarray:
     x = np.linspace(0.0, 1.0, 256)
-    powers = np.stack([x ** i for i in range(6)], axis=1)
+    powers = np.stack([x**i for i in range(6)], axis=1)
     rgb = np.stack([powers @ np.array(c) for c in (_TURBO_R, _TURBO_G, _TURBO_B)], axis=1)
     return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
 
@@ -289,8 +334,9 @@ def depth_limits(depth: np.ndarray, min_depth: float = 0.0, max_depth: float = 0
     return lo, hi
 
 
-def colorize_depth(depth: np.ndarray, min_depth: float = 0.0, max_depth: float = 0.0, *,
-                   order: str = "bgr") -> np.ndarray:
+def colorize_depth(
+    depth: np.ndarray, min_depth: float = 0.0, max_depth: float = 0.0, *, order: str = "bgr"
+) -> np.ndarray:
     """Depth (H, W) metres -> (H, W, 3) uint8 turbo colour map for people: near blue, far red, invalid black.
 
     Limits of 0 are taken from the frame. `order` "bgr" matches a bgr8 Image (what image viewers expect),
@@ -334,8 +380,15 @@ def write_ply(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | 
     if colors is not None:
         flat = np.asarray(colors).reshape(-1, 3)[keep]
         rec["red"], rec["green"], rec["blue"] = flat[:, 0], flat[:, 1], flat[:, 2]
-    header = ["ply", "format binary_little_endian 1.0", "comment written by side_ros",
-              f"element vertex {rec.shape[0]}", "property float x", "property float y", "property float z"]
+    header = [
+        "ply",
+        "format binary_little_endian 1.0",
+        "comment written by side_ros",
+        f"element vertex {rec.shape[0]}",
+        "property float x",
+        "property float y",
+        "property float z",
+    ]
     if colors is not None:
         header += ["property uchar red", "property uchar green", "property uchar blue"]
     header.append("end_header")
@@ -371,7 +424,7 @@ def read_ply(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
         raise ValueError(f"{path}: bad line {header[elements[0]]!r}") from exc
     stop = elements[1] if len(elements) > 1 else len(header)
     props = []
-    for line in header[elements[0] + 1:stop]:
+    for line in header[elements[0] + 1 : stop]:
         parts = line.split()
         if not parts or parts[0] != "property":
             continue
@@ -392,6 +445,21 @@ def read_ply(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 # PLY scalar types (and their sized aliases) as little-endian NumPy types
-_PLY_TYPES = {"char": "i1", "uchar": "u1", "short": "<i2", "ushort": "<u2", "int": "<i4", "uint": "<u4",
-              "float": "<f4", "double": "<f8", "int8": "i1", "uint8": "u1", "int16": "<i2", "uint16": "<u2",
-              "int32": "<i4", "uint32": "<u4", "float32": "<f4", "float64": "<f8"}
+_PLY_TYPES = {
+    "char": "i1",
+    "uchar": "u1",
+    "short": "<i2",
+    "ushort": "<u2",
+    "int": "<i4",
+    "uint": "<u4",
+    "float": "<f4",
+    "double": "<f8",
+    "int8": "i1",
+    "uint8": "u1",
+    "int16": "<i2",
+    "uint16": "<u2",
+    "int32": "<i4",
+    "uint32": "<u4",
+    "float32": "<f4",
+    "float64": "<f8",
+}

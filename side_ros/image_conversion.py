@@ -32,16 +32,34 @@ try:  # rosbags-image needs OpenCV (opencv-python-headless)
     import cv2
     from rosbags.image import ImageError, compressed_image_to_cvimage, image_to_cvimage
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("side_ros.ros needs rosbags-image and opencv-python-headless: "
-                      "pip install rosbags-image opencv-python-headless") from exc
+    raise ImportError(
+        "side_ros.ros needs rosbags-image and opencv-python-headless: pip install rosbags-image opencv-python-headless"
+    ) from exc
 
 # Encodings a camera publishes that rosbags.image turns into rgb8 (channels, bytes per channel).
 ENCODINGS: dict[str, tuple[int, int]] = {
-    "rgb8": (3, 1), "bgr8": (3, 1), "rgba8": (4, 1), "bgra8": (4, 1), "mono8": (1, 1), "mono16": (1, 2),
-    "rgb16": (3, 2), "bgr16": (3, 2), "rgba16": (4, 2), "bgra16": (4, 2),
-    "bayer_rggb8": (1, 1), "bayer_bggr8": (1, 1), "bayer_gbrg8": (1, 1), "bayer_grbg8": (1, 1),
-    "bayer_rggb16": (1, 2), "bayer_bggr16": (1, 2), "bayer_gbrg16": (1, 2), "bayer_grbg16": (1, 2),
-    "yuv422": (2, 1), "uyvy": (2, 1), "yuyv": (2, 1), "yuv422_yuy2": (2, 1),
+    "rgb8": (3, 1),
+    "bgr8": (3, 1),
+    "rgba8": (4, 1),
+    "bgra8": (4, 1),
+    "mono8": (1, 1),
+    "mono16": (1, 2),
+    "rgb16": (3, 2),
+    "bgr16": (3, 2),
+    "rgba16": (4, 2),
+    "bgra16": (4, 2),
+    "bayer_rggb8": (1, 1),
+    "bayer_bggr8": (1, 1),
+    "bayer_gbrg8": (1, 1),
+    "bayer_grbg8": (1, 1),
+    "bayer_rggb16": (1, 2),
+    "bayer_bggr16": (1, 2),
+    "bayer_gbrg16": (1, 2),
+    "bayer_grbg16": (1, 2),
+    "yuv422": (2, 1),
+    "uyvy": (2, 1),
+    "yuyv": (2, 1),
+    "yuv422_yuy2": (2, 1),
 }
 
 
@@ -73,13 +91,17 @@ class ImageLimits:
         """Raise ImageConversionError("image_too_large") for a width x height image beyond the limits."""
         if self.max_pixels and width * height > self.max_pixels:
             raise ImageConversionError(
-                "image_too_large", f"{width}x{height} is {width * height} pixels, more than max_image_pixels "
-                                   f"{self.max_pixels}; downscale the camera's output or raise the limit")
+                "image_too_large",
+                f"{width}x{height} is {width * height} pixels, more than max_image_pixels "
+                f"{self.max_pixels}; downscale the camera's output or raise the limit",
+            )
         ratio = max(width, height) / max(min(width, height), 1)
         if self.max_aspect and ratio > self.max_aspect:
             raise ImageConversionError(
-                "image_too_large", f"{width}x{height} has one side {ratio:.0f} times the other, more than "
-                                   f"max_aspect_ratio {self.max_aspect:g}")
+                "image_too_large",
+                f"{width}x{height} has one side {ratio:.0f} times the other, more than "
+                f"max_aspect_ratio {self.max_aspect:g}",
+            )
 
 
 def compressed_dimensions(data: Any) -> tuple[int, int] | None:
@@ -121,8 +143,9 @@ def image_msg_to_rgb(msg: Any, limits: ImageLimits | None = None) -> np.ndarray:
     """
     enc = str(msg.encoding)
     if enc not in ENCODINGS:
-        raise ImageConversionError("unsupported_encoding",
-                                   f"unsupported image encoding {shorten(enc)} (supported: {', '.join(ENCODINGS)})")
+        raise ImageConversionError(
+            "unsupported_encoding", f"unsupported image encoding {shorten(enc)} (supported: {', '.join(ENCODINGS)})"
+        )
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     if h == 0 or w == 0:
         raise ImageConversionError("empty_image", f"zero-size image {w}x{h}")
@@ -132,15 +155,22 @@ def image_msg_to_rgb(msg: Any, limits: ImageLimits | None = None) -> np.ndarray:
         raise ImageConversionError("bad_step", f"step {step} is shorter than a {enc} row of {w} pixels ({row} bytes)")
     buf = _buffer(msg.data)
     if buf.size < step * h:
-        raise ImageConversionError("data_too_short",
-                                   f"{enc} {w}x{h} with step {step} needs {step * h} bytes, got {buf.size}")
+        raise ImageConversionError(
+            "data_too_short", f"{enc} {w}x{h} with step {step} needs {step * h} bytes, got {buf.size}"
+        )
     if limits is not None:
         limits.check(w, h)
     if step != row:
         # Padded rows: a strided view over the buffer, made contiguous once for rosbags (which assumes packed).
         view = np.ndarray((h, row), dtype=np.uint8, buffer=buf, strides=(step, 1))
-        msg = SimpleNamespace(encoding=enc, height=h, width=w, step=row, is_bigendian=msg.is_bigendian,
-                              data=np.ascontiguousarray(view).reshape(-1))
+        msg = SimpleNamespace(
+            encoding=enc,
+            height=h,
+            width=w,
+            step=row,
+            is_bigendian=msg.is_bigendian,
+            data=np.ascontiguousarray(view).reshape(-1),
+        )
     elif not isinstance(msg.data, (array.array, bytes, bytearray, memoryview, np.ndarray)):
         msg = SimpleNamespace(encoding=enc, height=h, width=w, step=row, is_bigendian=msg.is_bigendian, data=buf)
     try:
@@ -159,22 +189,28 @@ def compressed_msg_to_rgb(msg: Any, limits: ImageLimits | None = None) -> np.nda
     """
     fmt = str(getattr(msg, "format", ""))
     if "compresseddepth" in fmt.replace(" ", "").lower():
-        raise ImageConversionError("unsupported_encoding",
-                                   f"compressedDepth images ({shorten(fmt)}) are depth, not camera images")
+        raise ImageConversionError(
+            "unsupported_encoding", f"compressedDepth images ({shorten(fmt)}) are depth, not camera images"
+        )
     buf = _buffer(msg.data)
     if buf.size == 0:
         raise ImageConversionError("empty_image", "compressed image with no data")
     if limits is not None and (limits.max_pixels or limits.max_aspect):
         size = compressed_dimensions(buf)
         if size is None:
-            raise ImageConversionError("decode_failed", f"cannot read the image size from the compressed data "
-                                                        f"({shorten(fmt)}, {buf.size} bytes): not JPEG or PNG?")
+            raise ImageConversionError(
+                "decode_failed",
+                f"cannot read the image size from the compressed data "
+                f"({shorten(fmt)}, {buf.size} bytes): not JPEG or PNG?",
+            )
         limits.check(*size)
     try:
         img = compressed_image_to_cvimage(SimpleNamespace(format=fmt, data=buf))
     except (AssertionError, cv2.error, ValueError) as exc:
-        raise ImageConversionError("decode_failed", f"OpenCV cannot decode the compressed image ({shorten(fmt)}, "
-                                                    f"{buf.size} bytes) {exc}".rstrip()) from exc
+        raise ImageConversionError(
+            "decode_failed",
+            f"OpenCV cannot decode the compressed image ({shorten(fmt)}, {buf.size} bytes) {exc}".rstrip(),
+        ) from exc
     if img is None or img.size == 0:
         raise ImageConversionError("decode_failed", f"cannot decode compressed image ({shorten(fmt)})")
     # OpenCV decodes to BGR (or grey); the compressed plugin stores colour images as bgr8 before encoding.

@@ -34,8 +34,14 @@ def depth_fields(depth: np.ndarray) -> dict[str, Any]:
     d = np.ascontiguousarray(depth, dtype=np.float32)
     if d.ndim != 2:
         raise ValueError(f"depth must be (H, W), got {d.shape}")
-    return {"height": int(d.shape[0]), "width": int(d.shape[1]), "encoding": "32FC1",
-            "is_bigendian": int(not LITTLE_ENDIAN_HOST), "step": int(d.shape[1]) * 4, "data": _u8(d)}
+    return {
+        "height": int(d.shape[0]),
+        "width": int(d.shape[1]),
+        "encoding": "32FC1",
+        "is_bigendian": int(not LITTLE_ENDIAN_HOST),
+        "step": int(d.shape[1]) * 4,
+        "data": _u8(d),
+    }
 
 
 def color_fields(pixels: np.ndarray, encoding: str = "bgr8") -> dict[str, Any]:
@@ -44,16 +50,29 @@ def color_fields(pixels: np.ndarray, encoding: str = "bgr8") -> dict[str, Any]:
         raise ValueError(f"encoding must be bgr8 or rgb8, got {encoding!r}")
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"pixels must be (H, W, 3) uint8, got {pixels.dtype} {pixels.shape}")
-    return {"height": int(pixels.shape[0]), "width": int(pixels.shape[1]), "encoding": encoding,
-            "is_bigendian": 0, "step": int(pixels.shape[1]) * 3, "data": _u8(pixels)}
+    return {
+        "height": int(pixels.shape[0]),
+        "width": int(pixels.shape[1]),
+        "encoding": encoding,
+        "is_bigendian": 0,
+        "step": int(pixels.shape[1]) * 3,
+        "data": _u8(pixels),
+    }
 
 
 def cloud_fields(cloud: geometry.PackedCloud) -> dict[str, Any]:
     """sensor_msgs/PointCloud2 fields of a packed organized cloud (depth_image_proc's layout; is_dense false, NaN
     points kept); `fields` are (name, offset, datatype, count) for the library's PointField."""
-    return {"height": cloud.height, "width": cloud.width, "fields": list(cloud.fields),
-            "is_bigendian": cloud.is_bigendian, "point_step": cloud.point_step, "row_step": cloud.row_step,
-            "data": _u8(cloud.data), "is_dense": cloud.is_dense}
+    return {
+        "height": cloud.height,
+        "width": cloud.width,
+        "fields": list(cloud.fields),
+        "is_bigendian": cloud.is_bigendian,
+        "point_step": cloud.point_step,
+        "row_step": cloud.row_step,
+        "data": _u8(cloud.data),
+        "is_dense": cloud.is_dense,
+    }
 
 
 def scene_json(stamp: Any, frame_id: str, decision: RangeDecision) -> str:
@@ -64,8 +83,11 @@ def scene_json(stamp: Any, frame_id: str, decision: RangeDecision) -> str:
     installable here) and every tool (`ros2 topic echo`, rosbags, Foxglove) reads it; the stamp inside ties the
     decision to its frame.
     """
-    payload = {"stamp": {"sec": int(stamp.sec), "nanosec": int(stamp.nanosec)}, "frame_id": frame_id,
-               **decision.to_dict()}
+    payload = {
+        "stamp": {"sec": int(stamp.sec), "nanosec": int(stamp.nanosec)},
+        "frame_id": frame_id,
+        **decision.to_dict(),
+    }
     return json.dumps(payload, separators=(",", ":"), default=str)
 
 
@@ -80,7 +102,7 @@ def _rows(msg: Any, bytes_per_pixel: int) -> np.ndarray:
     raw = _raw(msg)
     if step < w * bytes_per_pixel or raw.size < step * h:
         raise ValueError(f"{msg.encoding} image {w}x{h}: step {step} / {raw.size} bytes do not hold the pixels")
-    return raw[:step * h].reshape(h, step)[:, :w * bytes_per_pixel]
+    return raw[: step * h].reshape(h, step)[:, : w * bytes_per_pixel]
 
 
 def image_depth(msg: Any) -> np.ndarray:
@@ -106,7 +128,7 @@ def cloud_array(msg: Any) -> np.ndarray:
     raw = _raw(msg)
     if raw.size < row_step * h or row_step < w * int(msg.point_step):
         raise ValueError(f"PointCloud2 {w}x{h}: {raw.size} bytes with row_step {row_step} cannot hold the points")
-    rows = raw[:row_step * h].reshape(h, row_step)[:, :w * int(msg.point_step)]
+    rows = raw[: row_step * h].reshape(h, row_step)[:, : w * int(msg.point_step)]
     return np.ascontiguousarray(rows).view(dtype).reshape(h, w)
 
 

@@ -97,11 +97,24 @@ class RobustDepthPipeline:
     `routing_origin()` says where each came from.
     """
 
-    def __init__(self, low: DSSIDENet | None, high: DSSIDENet | None, coarse: DSSIDENet | None = None,
-                 places: WideResNet18Places365 | None = None, *, scene_table: SceneTable | None = None,
-                 device: str = "auto", half: bool = False, precision: str = "auto", graph: str = "auto",
-                 router: str = DEFAULT_ROUTER, sigma: float | None = None, statistic: str | None = None,
-                 top_k: int = DEFAULT_TOP_K, voting: str = DEFAULT_VOTING):
+    def __init__(
+        self,
+        low: DSSIDENet | None,
+        high: DSSIDENet | None,
+        coarse: DSSIDENet | None = None,
+        places: WideResNet18Places365 | None = None,
+        *,
+        scene_table: SceneTable | None = None,
+        device: str = "auto",
+        half: bool = False,
+        precision: str = "auto",
+        graph: str = "auto",
+        router: str = DEFAULT_ROUTER,
+        sigma: float | None = None,
+        statistic: str | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        voting: str = DEFAULT_VOTING,
+    ):
         self._lock = threading.RLock()
         # the networks as loaded (float32: the reference) and as they run (on the execution path)
         self._nets: dict[str, torch.nn.Module | None] = {"low": low, "high": high, "coarse": coarse, "places": places}
@@ -126,9 +139,16 @@ class RobustDepthPipeline:
         self.configure(router=router, sigma=sigma, statistic=statistic, top_k=top_k, voting=voting)
 
     @classmethod
-    def from_files(cls, low: str | os.PathLike | None, high: str | os.PathLike | None,
-                   coarse: str | os.PathLike | None = None, places: str | os.PathLike | None = None, *,
-                   router: str = DEFAULT_ROUTER, **kwargs: Any) -> RobustDepthPipeline:
+    def from_files(
+        cls,
+        low: str | os.PathLike | None,
+        high: str | os.PathLike | None,
+        coarse: str | os.PathLike | None = None,
+        places: str | os.PathLike | None = None,
+        *,
+        router: str = DEFAULT_ROUTER,
+        **kwargs: Any,
+    ) -> RobustDepthPipeline:
         """Build from checkpoint files (ours for low/high/coarse, the official one for places); None = not loaded.
 
         Raises FileNotFoundError / CheckpointError for unusable files and ValueError if `router` needs a
@@ -150,24 +170,38 @@ class RobustDepthPipeline:
         """The network as loaded (float32, eval mode): the reference the execution path is checked against."""
         return self._nets[which]
 
-    def configure(self, *, router: str | None = None, sigma: float | None = None, statistic: str | None = None,
-                  top_k: int | None = None, voting: str | None = None) -> None:
+    def configure(
+        self,
+        *,
+        router: str | None = None,
+        sigma: float | None = None,
+        statistic: str | None = None,
+        top_k: int | None = None,
+        voting: str | None = None,
+    ) -> None:
         """Change routing settings; all values are checked first, so a refused change leaves everything as it was.
 
         A sigma or statistic given here is the caller's choice and is kept over any checkpoint's recommendation.
         """
-        new = {"router": self.router if router is None else router,
-               "sigma": self.sigma if sigma is None else sigma,
-               "statistic": self.statistic if statistic is None else statistic,
-               "top_k": self.top_k if top_k is None else top_k,
-               "voting": self.voting if voting is None else voting}
+        new = {
+            "router": self.router if router is None else router,
+            "sigma": self.sigma if sigma is None else sigma,
+            "statistic": self.statistic if statistic is None else statistic,
+            "top_k": self.top_k if top_k is None else top_k,
+            "voting": self.voting if voting is None else voting,
+        }
         problem = self.check_settings(**new)
         if problem:
             raise ValueError(problem)
         with self._lock:
             before = self.settings()
             self.router, self.sigma, self.statistic, self.top_k, self.voting = (
-                new["router"], float(new["sigma"]), new["statistic"], int(new["top_k"]), new["voting"])
+                new["router"],
+                float(new["sigma"]),
+                new["statistic"],
+                int(new["top_k"]),
+                new["voting"],
+            )
             self._explicit |= {k for k, v in (("sigma", sigma), ("statistic", statistic)) if v is not None}
             self._adopt_recommended()
             if self.settings() != before:
@@ -178,8 +212,7 @@ class RobustDepthPipeline:
         meta = self.metadata.get("coarse", {}) if self._nets["coarse"] is not None else {}
         sigma, stat = meta.get("recommended_sigma"), meta.get("recommended_statistic")
         if "statistic" not in self._explicit:
-            self.statistic = stat if isinstance(stat, str) and check_statistic(stat) is None \
-                else DEFAULT_STATISTIC
+            self.statistic = stat if isinstance(stat, str) and check_statistic(stat) is None else DEFAULT_STATISTIC
         if "sigma" not in self._explicit:
             ok = isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0
             self.sigma = float(sigma) if ok else DEFAULT_SIGMA
@@ -198,8 +231,10 @@ class RobustDepthPipeline:
         meta = self.metadata.get("coarse", {}) if self._nets["coarse"] is not None else {}
         src = self.sources.get("coarse", "the coarse checkpoint")
         out = {}
-        for key, meta_key, default in (("sigma", "recommended_sigma", "the paper's 5.89 m"),
-                                       ("statistic", "recommended_statistic", "the paper's maximum")):
+        for key, meta_key, default in (
+            ("sigma", "recommended_sigma", "the paper's 5.89 m"),
+            ("statistic", "recommended_statistic", "the paper's maximum"),
+        ):
             if key in self._explicit:
                 out[key] = "set by the user"
             elif meta.get(meta_key) is not None and getattr(self, key) == meta.get(meta_key):
@@ -208,8 +243,9 @@ class RobustDepthPipeline:
                 out[key] = f"default: {default} (the coarse checkpoint recommends none)"
         return out
 
-    def check_settings(self, *, router: str, sigma: float, top_k: int, voting: str,
-                       statistic: str = DEFAULT_STATISTIC) -> str | None:
+    def check_settings(
+        self, *, router: str, sigma: float, top_k: int, voting: str, statistic: str = DEFAULT_STATISTIC
+    ) -> str | None:
         """The reason these settings cannot be used, or None."""
         if router not in ROUTERS:
             return f"router must be one of {ROUTERS}, got {router!r}"
@@ -242,8 +278,9 @@ class RobustDepthPipeline:
             return load_places365(path)
         return load_sidenet(path, slot=which)
 
-    def install_network(self, which: str, model: torch.nn.Module, meta: dict[str, Any],
-                        path: str | os.PathLike) -> None:
+    def install_network(
+        self, which: str, model: torch.nn.Module, meta: dict[str, Any], path: str | os.PathLike
+    ) -> None:
         """Put a network from read_network to use, on the pipeline's device and execution path, warmed up for the
         image sizes seen so far (outside the lock: frames keep running on the old network meanwhile). A module
         that is not one of our networks (a wrapper around a running one, say) is used as given."""
@@ -263,8 +300,9 @@ class RobustDepthPipeline:
             if which in ("coarse", "places"):
                 self.generation += 1
 
-    def set_device(self, device: str, half: bool = False, *, precision: str | None = None,
-                   graph: str | None = None) -> None:
+    def set_device(
+        self, device: str, half: bool = False, *, precision: str | None = None, graph: str | None = None
+    ) -> None:
         """Put every network on `device` and the execution path chosen for it (see side_ros.execution).
 
         precision: auto | float32 | bfloat16 | float16 (None: auto); `half=True` is precision float16, which needs
@@ -314,13 +352,21 @@ class RobustDepthPipeline:
     def describe(self) -> str:
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
         loaded = ", ".join(k for k, v in self._nets.items() if v is not None) or "none"
-        router = "" if self.router_path.precision == self.path.precision else \
-            f"; routers {self.router_path.precision} ({self.router_path.reason.removeprefix('auto: ')})"
+        router = (
+            ""
+            if self.router_path.precision == self.path.precision
+            else f"; routers {self.router_path.precision} ({self.router_path.reason.removeprefix('auto: ')})"
+        )
         return f"{self.device} ({name}), {self.path.describe()}{router}; networks loaded: {loaded}"
 
     def settings(self) -> dict[str, Any]:
-        return {"router": self.router, "sigma": self.sigma, "statistic": self.statistic, "top_k": self.top_k,
-                "voting": self.voting}
+        return {
+            "router": self.router,
+            "sigma": self.sigma,
+            "statistic": self.statistic,
+            "top_k": self.top_k,
+            "voting": self.voting,
+        }
 
     # ----------------------------------------------------------------- inference
     def _sync(self) -> None:
@@ -329,12 +375,18 @@ class RobustDepthPipeline:
 
     def _check_focal(self, focal: Focal | None) -> None:
         """Without the camera's focal, canonical-focal networks assume their training camera: say so once."""
-        if focal is None and self.warn_missing_focal and not self._warned_no_focal and any(
-                getattr(getattr(n, "config", None), "canonical_focal", 0) for n in self._nets.values()):
+        if (
+            focal is None
+            and self.warn_missing_focal
+            and not self._warned_no_focal
+            and any(getattr(getattr(n, "config", None), "canonical_focal", 0) for n in self._nets.values())
+        ):
             self._warned_no_focal = True
-            warnings.warn("no camera focal length given: depth is scaled for the networks' training camera "
-                          "(pass the camera's fx, fy, e.g. from CameraInfo or --intrinsics, for metric scale)",
-                          stacklevel=3)
+            warnings.warn(
+                "no camera focal length given: depth is scaled for the networks' training camera "
+                "(pass the camera's fx, fy, e.g. from CameraInfo or --intrinsics, for metric scale)",
+                stacklevel=3,
+            )
 
     @torch.inference_mode()
     def route(self, rgb: torch.Tensor, focal: Focal | None = None) -> list[RangeDecision]:
@@ -345,10 +397,12 @@ class RobustDepthPipeline:
             if router in ("low", "high"):
                 return routers.fixed(router, rgb.shape[0])
             if router == "coarse_depth":
-                return routers.coarse_depth(self._require("coarse"), rgb, sigma=self.sigma, statistic=self.statistic,
-                                            focal=focal)
-            return routers.scene_classification(self._require("places"), rgb, self.table,
-                                                voting=self.voting, top_k=self.top_k, sigma=self.sigma)
+                return routers.coarse_depth(
+                    self._require("coarse"), rgb, sigma=self.sigma, statistic=self.statistic, focal=focal
+                )
+            return routers.scene_classification(
+                self._require("places"), rgb, self.table, voting=self.voting, top_k=self.top_k, sigma=self.sigma
+            )
 
     def _require(self, which: str) -> torch.nn.Module:
         net = self._run[which]
@@ -363,14 +417,16 @@ class RobustDepthPipeline:
         return predict_depth(self._require(range_), rgb, focal)
 
     @torch.inference_mode()
-    def depth_confidence_for_range(self, rgb: torch.Tensor, range_: str,
-                                   focal: Focal | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def depth_confidence_for_range(
+        self, rgb: torch.Tensor, range_: str, focal: Focal | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """depth_for_range plus its confidence (N, 1, H, W) in [0, 1]; None for a regression inference head."""
         return predict_depth_confidence(self._require(range_), rgb, focal)
 
     @torch.inference_mode()
-    def infer(self, rgb: torch.Tensor, focal: Focal | None = None, schedule: RoutingSchedule | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor, list[RangeDecision], dict[str, float]]:
+    def infer(
+        self, rgb: torch.Tensor, focal: Focal | None = None, schedule: RoutingSchedule | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[RangeDecision], dict[str, float]]:
         """Route and predict a batch: (depth (N,1,H,W) on device, confidence (N,1,H,W), NaN where the network
         gives none, decisions, timings). Each range runs as one batch.
 
@@ -405,8 +461,9 @@ class RobustDepthPipeline:
             t2 = time.perf_counter()
         return depth, confidence, decisions, {"route": t1 - t0, "depth": t2 - t1}
 
-    def __call__(self, image: np.ndarray | torch.Tensor, focal: Focal | None = None,
-                 schedule: RoutingSchedule | None = None) -> DepthResult:
+    def __call__(
+        self, image: np.ndarray | torch.Tensor, focal: Focal | None = None, schedule: RoutingSchedule | None = None
+    ) -> DepthResult:
         """One RGB image (HxWx3 uint8 NumPy, or a (3,H,W)/(1,3,H,W) tensor) -> DepthResult at its own size.
 
         focal: the camera's (fx, fy) in pixels of this image (CameraInfo K[0], K[4]); None assumes the
@@ -414,8 +471,14 @@ class RobustDepthPipeline:
         range); None routes this image on its own."""
         t0 = time.perf_counter()
         uploader = self._uploader
-        if uploader is not None and isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 \
-                and image.dtype == np.uint8 and image.size:
+        if (
+            uploader is not None
+            and isinstance(image, np.ndarray)
+            and image.ndim == 3
+            and image.shape[2] == 3
+            and image.dtype == np.uint8
+            and image.size
+        ):
             image = uploader(image).permute(2, 0, 1)  # pinned, asynchronous upload; converted on the GPU
         rgb = image_to_tensor(image, self.device)
         if rgb.shape[0] != 1:
@@ -435,8 +498,9 @@ class RobustDepthPipeline:
         """A batch (N, 3, H, W) uint8 or float in [0, 1] from one camera -> one DepthResult per image."""
         return self._results(image_to_tensor(images, self.device), focal)
 
-    def _results(self, rgb: torch.Tensor, focal: Focal | None = None,
-                 schedule: RoutingSchedule | None = None) -> list[DepthResult]:
+    def _results(
+        self, rgb: torch.Tensor, focal: Focal | None = None, schedule: RoutingSchedule | None = None
+    ) -> list[DepthResult]:
         with self._lock:
             depth, confidence, decisions, timings = self.infer(rgb, focal, schedule)
             raw = [self.last_raw_decision] if schedule is not None else decisions
@@ -447,5 +511,7 @@ class RobustDepthPipeline:
         given = ~np.isnan(conf).all(axis=(1, 2))  # per image: did its network give a distribution
         conf[np.isnan(out) | np.isnan(conf)] = 0.0  # an invalid depth has no confidence
         timings["postprocess"] = time.perf_counter() - t0
-        return [DepthResult(out[i], decisions[i], dict(timings), conf[i] if given[i] else None, raw[i])
-                for i in range(out.shape[0])]
+        return [
+            DepthResult(out[i], decisions[i], dict(timings), conf[i] if given[i] else None, raw[i])
+            for i in range(out.shape[0])
+        ]

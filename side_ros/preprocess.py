@@ -86,7 +86,7 @@ def prepare(rgb: torch.Tensor, cfg: SIDENetConfig) -> Prepared:
 
 def crop(x: torch.Tensor, prep: Prepared) -> torch.Tensor:
     """The part of a canvas-sized map (N, C, Hc, Wc) where the image lies."""
-    return x[..., prep.y0:prep.y0 + prep.h, prep.x0:prep.x0 + prep.w]
+    return x[..., prep.y0 : prep.y0 + prep.h, prep.x0 : prep.x0 + prep.w]
 
 
 def restore(depth: torch.Tensor, prep: Prepared) -> torch.Tensor:
@@ -142,8 +142,9 @@ def predict_depth(model: torch.nn.Module, rgb: torch.Tensor, focal: Focal | None
     return out * k if k != 1.0 else out
 
 
-def predict_depth_confidence(model: torch.nn.Module, rgb: torch.Tensor,
-                             focal: Focal | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def predict_depth_confidence(
+    model: torch.nn.Module, rgb: torch.Tensor, focal: Focal | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """predict_depth plus the per-pixel confidence in [0, 1] mapped back the same way (None for a network with a
     regression inference head; the focal rescaling moves every level alike and leaves it unchanged). Both
     float32 (N, 1, H, W)."""

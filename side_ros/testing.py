@@ -12,8 +12,9 @@ from pathlib import Path
 TINY_SIZES = {"low": (64, 48), "high": (96, 32), "coarse": (64, 48)}
 
 
-def tiny_checkpoints(directory: str | os.PathLike, seed: int = 0, *, places: bool = False,
-                     half: bool = False) -> dict[str, Path]:
+def tiny_checkpoints(
+    directory: str | os.PathLike, seed: int = 0, *, places: bool = False, half: bool = False
+) -> dict[str, Path]:
     """Write (once per folder) and return {"low", "high", "coarse"[, "places"]: path}.
 
     half=True stores float16 inference-only files, as the shipped weights are stored.
@@ -35,8 +36,9 @@ def tiny_checkpoints(directory: str | os.PathLike, seed: int = 0, *, places: boo
     torch.manual_seed(seed)
     presets = {"low": low_range_config, "high": high_range_config, "coarse": coarse_config}
     for name, size in TINY_SIZES.items():
-        save_sidenet_checkpoint(DSSIDENet(presets[name](input_size=size)).eval(), paths[name],
-                                inference_only=half, half=half)
+        save_sidenet_checkpoint(
+            DSSIDENet(presets[name](input_size=size)).eval(), paths[name], inference_only=half, half=half
+        )
     if places:
         save_places365_official_layout(WideResNet18Places365().eval(), paths["places"])
     return paths

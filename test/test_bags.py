@@ -34,8 +34,11 @@ def sample(request, tmp_path_factory):
 
 def _rot(axis: str, angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
-    m = {"x": [[1, 0, 0], [0, c, -s], [0, s, c]], "y": [[c, 0, s], [0, 1, 0], [-s, 0, c]],
-         "z": [[c, -s, 0], [s, c, 0], [0, 0, 1]]}[axis]
+    m = {
+        "x": [[1, 0, 0], [0, c, -s], [0, s, c]],
+        "y": [[c, 0, s], [0, 1, 0], [-s, 0, c]],
+        "z": [[c, -s, 0], [s, c, 0], [0, 0, 1]],
+    }[axis]
     return np.array(m, dtype=np.float64)
 
 
@@ -51,8 +54,12 @@ def test_sample_bag_round_trip(sample):
     assert storage_of(sample) == storage
     with BagReader(sample) as r:
         topics = r.topics
-        assert {t: topics[t].count for t in topics} == {IMAGE_TOPIC: 3, INFO_TOPIC: 3, GT_DEPTH_TOPIC: 3,
-                                                        "/ground_truth/range": 3}
+        assert {t: topics[t].count for t in topics} == {
+            IMAGE_TOPIC: 3,
+            INFO_TOPIC: 3,
+            GT_DEPTH_TOPIC: 3,
+            "/ground_truth/range": 3,
+        }
         assert topics[IMAGE_TOPIC].msgtype == "sensor_msgs/msg/Image"
         images = [(m.log_time, r.deserialize(m)) for m in r.messages([IMAGE_TOPIC])]
         infos = [(m.log_time, r.deserialize(m)) for m in r.messages([INFO_TOPIC])]
@@ -158,8 +165,15 @@ def test_output_messages_read_back():
     xyz, colours = payloads.cloud_xyz(ts.deserialize_cdr(ts.serialize_cdr(cloud, cloud.__msgtype__), cloud.__msgtype__))
     np.testing.assert_array_equal(xyz.reshape(2, 2, 3), geometry.depth_to_points(depth, intr))
     np.testing.assert_array_equal(colours.reshape(2, 2, 3), rgb)
-    mm = ts.types["sensor_msgs/msg/Image"](header=header, height=1, width=2, encoding="16UC1", is_bigendian=0, step=4,
-                                           data=np.array([0, 0, 0xE8, 0x03], np.uint8))
+    mm = ts.types["sensor_msgs/msg/Image"](
+        header=header,
+        height=1,
+        width=2,
+        encoding="16UC1",
+        is_bigendian=0,
+        step=4,
+        data=np.array([0, 0, 0xE8, 0x03], np.uint8),
+    )
     np.testing.assert_array_equal(payloads.image_depth(mm), [[np.nan, 1.0]])
     with pytest.raises(ValueError, match="not a depth image"):
         payloads.image_depth(bm.color_image(ts, header, rgb))
@@ -188,10 +202,12 @@ def test_bag_messages_are_byte_identical_to_the_nodes():
     h_ros = Header(frame_id="camera_optical_frame")
     h_ros.stamp.sec, h_ros.stamp.nanosec = 1_700_000_001, 42
     h_bag = bm.make_header(ts, 1_700_000_001 * bm.NS + 42, "camera_optical_frame")
-    pairs = [(node_msgs.depth_image(h_ros, depth), bm.depth_image(ts, h_bag, depth)),
-             (node_msgs.point_cloud(h_ros, cloud), bm.point_cloud(ts, h_bag, cloud)),
-             (node_msgs.bgr_image(h_ros, bgr), bm.color_image(ts, h_bag, bgr, "bgr8")),
-             (node_msgs.scene_message(h_ros, decision), bm.scene_message(ts, h_bag, decision))]
+    pairs = [
+        (node_msgs.depth_image(h_ros, depth), bm.depth_image(ts, h_bag, depth)),
+        (node_msgs.point_cloud(h_ros, cloud), bm.point_cloud(ts, h_bag, cloud)),
+        (node_msgs.bgr_image(h_ros, bgr), bm.color_image(ts, h_bag, bgr, "bgr8")),
+        (node_msgs.scene_message(h_ros, decision), bm.scene_message(ts, h_bag, decision)),
+    ]
     for ros_msg, bag_msg in pairs:
         ours = bytes(ts.serialize_cdr(bag_msg, bag_msg.__msgtype__))
         theirs = bytes(serialize_message(ros_msg))
@@ -204,8 +220,9 @@ def test_camera_intrinsics_rules():
     from rosbags.typesys import Stores, get_typestore
 
     ts = get_typestore(Stores.ROS2_KILTED)
-    info = bm.camera_info(ts, bm.make_header(ts, 0, "c"), 640, 480, np.array([[500, 0, 320], [0, 510, 240],
-                                                                            [0, 0, 1.0]]))
+    info = bm.camera_info(
+        ts, bm.make_header(ts, 0, "c"), 640, 480, np.array([[500, 0, 320], [0, 510, 240], [0, 0, 1.0]])
+    )
     assert geometry.camera_intrinsics(info, 480, 640) == geometry.Intrinsics(500, 510, 320, 240)
     with pytest.raises(geometry.CameraInfoError) as err:
         geometry.camera_intrinsics(info, 240, 320)
@@ -223,7 +240,7 @@ def test_keep_mantissa_bits_bounds_the_relative_error():
     d[:3] = [np.nan, np.inf, 0.0]
     q = keep_mantissa_bits(d, 12)
     rel = np.abs(q[3:].astype(np.float64) - d[3:]) / d[3:]
-    assert rel.max() <= 2.0 ** -13 and rel.max() > 0
+    assert rel.max() <= 2.0**-13 and rel.max() > 0
     assert np.isnan(q[0]) and np.isinf(q[1]) and q[2] == 0
     assert len(np.unique(q)) < len(np.unique(d))
 
@@ -240,12 +257,22 @@ def test_depth_bag_writes_the_nodes_topics(sample, pipeline, tmp_path):
         assert sorted(copied) == sorted(originals)
         images = {m.log_time: b.deserialize(m) for m in b.messages([IMAGE_TOPIC])}
         infos = {bm.stamp_ns(i.header.stamp): i for i in map(b.deserialize, b.messages([INFO_TOPIC]))}
-        counts = {t: b.topics[t].count for t in ("/side/depth", "/side/points", "/side/depth/colormap", "/side/scene",
-                                                 "/side/depth/confidence", "/side/depth/camera_info")}
+        counts = {
+            t: b.topics[t].count
+            for t in (
+                "/side/depth",
+                "/side/points",
+                "/side/depth/colormap",
+                "/side/scene",
+                "/side/depth/confidence",
+                "/side/depth/camera_info",
+            )
+        }
         assert counts == dict.fromkeys(counts, 3)
         assert b.topics["/side/points"].msgtype == "sensor_msgs/msg/PointCloud2"
-        for m in b.messages(["/side/depth", "/side/points", "/side/depth/colormap", "/side/depth/confidence",
-                             "/side/depth/camera_info"]):
+        for m in b.messages(
+            ["/side/depth", "/side/points", "/side/depth/colormap", "/side/depth/confidence", "/side/depth/camera_info"]
+        ):
             msg = b.deserialize(m)
             img = images[m.log_time]  # written at the image's log time ...
             assert bm.stamp_ns(msg.header.stamp) == bm.stamp_ns(img.header.stamp)  # ... with its header
@@ -268,8 +295,9 @@ def test_depth_bag_writes_the_nodes_topics(sample, pipeline, tmp_path):
                 assert [f.name for f in msg.fields] == ["x", "y", "z", "rgb"] and msg.point_step == 32
                 assert not msg.is_dense
                 xyz, rgb = payloads.cloud_xyz(msg)
-                np.testing.assert_array_equal(rgb.reshape(img.height, img.width, 3),
-                                              np.asarray(img.data).reshape(img.height, img.width, 3))
+                np.testing.assert_array_equal(
+                    rgb.reshape(img.height, img.width, 3), np.asarray(img.data).reshape(img.height, img.width, 3)
+                )
                 assert np.isfinite(xyz).all(axis=1).sum() == np.isfinite(depth).sum()
             else:
                 assert msg.encoding == "bgr8"
@@ -285,8 +313,13 @@ def test_depth_bag_points_min_confidence_leaves_the_low_confidence_points_out(pi
     with BagReader(tmp_path / "all") as r:
         confidence = [payloads.image_depth(r.deserialize(m)) for m in r.messages(["/side/depth/confidence"])]
     cut = float(np.median(np.concatenate([c.ravel() for c in confidence])))
-    depth_bag(src, tmp_path / "cut", pipeline, options=OutputOptions(points_color=False, points_min_confidence=cut),
-              progress=False)
+    depth_bag(
+        src,
+        tmp_path / "cut",
+        pipeline,
+        options=OutputOptions(points_color=False, points_min_confidence=cut),
+        progress=False,
+    )
     with BagReader(tmp_path / "cut") as r:
         clouds = [r.deserialize(m) for m in r.messages(["/side/points"])]
         depths = [payloads.image_depth(r.deserialize(m)) for m in r.messages(["/side/depth"])]
@@ -350,11 +383,11 @@ def test_mcap_chunks_carry_crcs_and_corruption_is_an_error_with_topic_and_time(t
     # a 4-byte empty string) and the compressed size, the records follow as they are.
     size, crc = struct.unpack_from("<QI", data, start + 1 + 8 + 16)
     records = start + 1 + 8 + 16 + 12 + 4 + 8
-    assert crc != 0 and crc == crc32(data[records: records + size])
+    assert crc != 0 and crc == crc32(data[records : records + size])
     assert damaged_mcap_chunks(mcap) == []
     # 20,000 bytes inside the second image change, as a bad disk or a broken copy would.
     second = data.index(bytes([0xAB]) * 480, data.index(bytes([0xAB]) * 480) + 57600)
-    data[second: second + 20000] = bytes(20000)
+    data[second : second + 20000] = bytes(20000)
     mcap.write_bytes(bytes(data))
     with BagReader(bag) as r, pytest.raises(BagError) as err:
         list(r.messages())
@@ -363,7 +396,7 @@ def test_mcap_chunks_carry_crcs_and_corruption_is_an_error_with_topic_and_time(t
     # compressed chunks too: a damaged zstd frame is the same clear error, not a decoder's traceback
     zbag = _image_bag(tmp_path / "z", payload=0x11, compress=True)
     zdata = bytearray((zbag / "z.mcap").read_bytes())
-    zdata[len(zdata) // 2: len(zdata) // 2 + 200] = bytes(200)  # the chunk's zstd data fills most of the file
+    zdata[len(zdata) // 2 : len(zdata) // 2 + 200] = bytes(200)  # the chunk's zstd data fills most of the file
     (zbag / "z.mcap").write_bytes(bytes(zdata))
     with BagReader(zbag) as r, pytest.raises(BagError, match="corrupt data in z.mcap for the messages on "):
         list(r.messages())
@@ -399,12 +432,16 @@ def test_quaternions_round_trip():
 
 def test_projection_keeps_the_nearest_point_in_front_inside_the_image():
     intr = geometry.Intrinsics(10.0, 10.0, 2.0, 1.0)
-    pts = np.array([[0.0, 0.0, 2.0],      # -> pixel (2, 1), depth 2
-                    [0.0, 0.0, 5.0],      # same pixel, farther: hidden
-                    [0.2, 0.1, 2.0],      # -> (3, 1.5 -> rint 2)
-                    [0.0, 0.0, -3.0],     # behind the camera
-                    [5.0, 0.0, 1.0],      # outside (u = 52)
-                    [np.nan, 0, 1.0]])    # invalid
+    pts = np.array(
+        [
+            [0.0, 0.0, 2.0],  # -> pixel (2, 1), depth 2
+            [0.0, 0.0, 5.0],  # same pixel, farther: hidden
+            [0.2, 0.1, 2.0],  # -> (3, 1.5 -> rint 2)
+            [0.0, 0.0, -3.0],  # behind the camera
+            [5.0, 0.0, 1.0],  # outside (u = 52)
+            [np.nan, 0, 1.0],
+        ]
+    )  # invalid
     depth = project_to_depth(pts, intr, 3, 5)
     expected = np.zeros((3, 5), np.float32)
     expected[1, 2] = 2.0
@@ -428,8 +465,9 @@ def test_depth_bag_on_compressed_images(pipeline, tmp_path):
         for i in range(2):
             header = bm.make_header(ts, (i + 1) * bm.NS, "cam")
             ok, jpg = cv2.imencode(".jpg", s.rgb[..., ::-1].copy())
-            msg = ts.types["sensor_msgs/msg/CompressedImage"](header=header, format="rgb8; jpeg compressed bgr8",
-                                                              data=jpg.reshape(-1))
+            msg = ts.types["sensor_msgs/msg/CompressedImage"](
+                header=header, format="rgb8; jpeg compressed bgr8", data=jpg.reshape(-1)
+            )
             w.write("/cam/image_raw/compressed", msg, (i + 1) * bm.NS)
             w.write("/cam/camera_info", bm.camera_info(ts, header, 64, 48, s.intrinsics), (i + 1) * bm.NS)
     with BagReader(bag) as r:

@@ -36,8 +36,8 @@ def test_expected_depth_on_hand_made_probabilities() -> None:
     level = bins.expected_level(logits)
     torch.testing.assert_close(level, torch.tensor([[[[3.0, 2.0, 2.0]]]]), atol=1e-5, rtol=0)
     depth = bins.expected_depth(logits)
-    torch.testing.assert_close(depth, torch.tensor([[[[10 ** 1.5, 10.0, 10.0]]]]), rtol=1e-4, atol=0)
-    assert bins.argmax_depth(logits)[0, 0, 0, 0].item() == pytest.approx(10 ** 1.5, rel=1e-5)
+    torch.testing.assert_close(depth, torch.tensor([[[[10**1.5, 10.0, 10.0]]]]), rtol=1e-4, atol=0)
+    assert bins.argmax_depth(logits)[0, 0, 0, 0].item() == pytest.approx(10**1.5, rel=1e-5)
 
 
 def test_continuous_level_is_unrounded_eq1() -> None:

@@ -23,13 +23,18 @@ from side_ros.bags.testing import tiny_sample_bag
 from side_ros.testing import png_bomb
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-       "OMP_NUM_THREADS": "1"}
+ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
 
 
 def run(module: str, *args: object, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, env=ENV,
-                          timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def assert_clean_error(proc: subprocess.CompletedProcess, pattern: str) -> str:
@@ -61,8 +66,24 @@ def test_images_folder_to_png_npy_colormap_ply(tmp_path, nets):
     Image.fromarray(render_scene(6, "outdoor", 128, 48).rgb).save(src / "sub" / "street.jpg")
     out = tmp_path / "out"
     k = indoor.intrinsics
-    proc = run("side_ros.cli.images", src, "-o", out, "--recursive", "--formats", "png,npy,colormap,ply",
-               "--intrinsics", k[0, 0], k[1, 1], k[0, 2], k[1, 2], "--intrinsics-size", 64, 48, *nets)
+    proc = run(
+        "side_ros.cli.images",
+        src,
+        "-o",
+        out,
+        "--recursive",
+        "--formats",
+        "png,npy,colormap,ply",
+        "--intrinsics",
+        k[0, 0],
+        k[1, 1],
+        k[0, 2],
+        k[1, 2],
+        "--intrinsics-size",
+        64,
+        48,
+        *nets,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "wrote 2 image(s)" in proc.stdout
     for rel, (w, h) in (("room", (64, 48)), ("sub/street", (128, 48))):
@@ -92,22 +113,49 @@ def test_images_folder_to_png_npy_colormap_ply(tmp_path, nets):
 def test_images_bad_input(tmp_path, nets, weights):
     good = tmp_path / "good.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(good)
-    assert_clean_error(run("side_ros.cli.images", tmp_path / "missing.png", "-o", tmp_path / "o", *nets),
-                       "input not found")
+    assert_clean_error(
+        run("side_ros.cli.images", tmp_path / "missing.png", "-o", tmp_path / "o", *nets), "input not found"
+    )
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
     assert_clean_error(run("side_ros.cli.images", bad, "-o", tmp_path / "o", *nets), "cannot read image .*bad.png")
-    assert_clean_error(run("side_ros.cli.images", good, "-o", tmp_path / "o", "--formats", "ply", *nets),
-                       "PLY point clouds need the camera intrinsics")
+    assert_clean_error(
+        run("side_ros.cli.images", good, "-o", tmp_path / "o", "--formats", "ply", *nets),
+        "PLY point clouds need the camera intrinsics",
+    )
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    assert_clean_error(run("side_ros.cli.images", good, "-o", blocker / "out", *nets),
-                       "cannot write to output folder")
-    assert_clean_error(run("side_ros.cli.images", good, "-o", tmp_path / "o", "--low", tmp_path / "none.pt",
-                           "--high", weights["high"], "--coarse", weights["coarse"]), "--low: weight file not found")
-    assert_clean_error(run("side_ros.cli.images", good, "-o", tmp_path / "o", "--low", weights["low"],
-                           "--high", weights["high"], "--coarse", weights["high"]),
-                       "high.pt: holds the high network .*, not a coarse network")
+    assert_clean_error(run("side_ros.cli.images", good, "-o", blocker / "out", *nets), "cannot write to output folder")
+    assert_clean_error(
+        run(
+            "side_ros.cli.images",
+            good,
+            "-o",
+            tmp_path / "o",
+            "--low",
+            tmp_path / "none.pt",
+            "--high",
+            weights["high"],
+            "--coarse",
+            weights["coarse"],
+        ),
+        "--low: weight file not found",
+    )
+    assert_clean_error(
+        run(
+            "side_ros.cli.images",
+            good,
+            "-o",
+            tmp_path / "o",
+            "--low",
+            weights["low"],
+            "--high",
+            weights["high"],
+            "--coarse",
+            weights["high"],
+        ),
+        "high.pt: holds the high network .*, not a coarse network",
+    )
 
 
 def _tiny_images(folder: Path, count: int) -> list[Path]:
@@ -133,10 +181,18 @@ def test_images_never_replace_outputs_without_overwrite(tmp_path, nets):
     assert first.returncode == 0, first.stderr
     assert "not writable" not in first.stderr  # torch's warning about read-only NumPy arrays
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert set(before) == {"results.csv", "im000_depth.png", "im000_colormap.png", "im000_confidence.png",
-                           "im001_depth.png", "im001_colormap.png", "im001_confidence.png"}
-    assert_clean_error(run("side_ros.cli.images", src, "-o", out, *nets),
-                       r"7 output file\(s\) exist already.*--overwrite")
+    assert set(before) == {
+        "results.csv",
+        "im000_depth.png",
+        "im000_colormap.png",
+        "im000_confidence.png",
+        "im001_depth.png",
+        "im001_colormap.png",
+        "im001_confidence.png",
+    }
+    assert_clean_error(
+        run("side_ros.cli.images", src, "-o", out, *nets), r"7 output file\(s\) exist already.*--overwrite"
+    )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing touched
     again = run("side_ros.cli.images", src, "-o", out, "--overwrite", *nets)
     assert again.returncode == 0, again.stderr
@@ -148,12 +204,29 @@ def test_images_check_every_input_before_creating_anything(tmp_path, nets, weigh
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_bomb(20000, 20000))  # 389 KB that decode to 400 MB
     out = tmp_path / "out"
-    assert_clean_error(run("side_ros.cli.images", good, bomb, "-o", out, *nets),
-                       r"bomb.png: 20000x20000 pixels is more than --max-pixels")
-    assert_clean_error(run("side_ros.cli.images", good, "-o", out, "--low", tmp_path / "none.pt", "--high",
-                           weights["high"], "--coarse", weights["coarse"]), "--low: weight file not found")
-    assert_clean_error(run("side_ros.cli.images", good, "-o", out, *nets, "--camera-info", tmp_path / "no.yaml"),
-                       "--camera-info: file not found")
+    assert_clean_error(
+        run("side_ros.cli.images", good, bomb, "-o", out, *nets),
+        r"bomb.png: 20000x20000 pixels is more than --max-pixels",
+    )
+    assert_clean_error(
+        run(
+            "side_ros.cli.images",
+            good,
+            "-o",
+            out,
+            "--low",
+            tmp_path / "none.pt",
+            "--high",
+            weights["high"],
+            "--coarse",
+            weights["coarse"],
+        ),
+        "--low: weight file not found",
+    )
+    assert_clean_error(
+        run("side_ros.cli.images", good, "-o", out, *nets, "--camera-info", tmp_path / "no.yaml"),
+        "--camera-info: file not found",
+    )
     assert not out.exists()  # refused runs leave no output folder behind
 
 
@@ -163,15 +236,26 @@ def test_images_results_csv_names_what_was_not_written(tmp_path, nets):
     whole = (src / "im001.png").read_bytes()
     (src / "im001.png").write_bytes(whole[: len(whole) // 2])  # the header is fine, the pixel data cut short
     out = tmp_path / "out"
-    assert_clean_error(run("side_ros.cli.images", src, "-o", out, *nets),
-                       r"1 of 3 image\(s\) could not be processed; their reasons are in .*results.csv")
+    assert_clean_error(
+        run("side_ros.cli.images", src, "-o", out, *nets),
+        r"1 of 3 image\(s\) could not be processed; their reasons are in .*results.csv",
+    )
     rows = _results(out)
     assert [(r["output"], r["status"][:30]) for r in rows] == [
-        ("im000", "ok"), ("im001", "not written: cannot read image"), ("im002", "ok")]
+        ("im000", "ok"),
+        ("im001", "not written: cannot read image"),
+        ("im002", "ok"),
+    ]
     assert "im001.png" in rows[1]["status"]
     assert sorted(p.name for p in out.iterdir()) == [
-        "im000_colormap.png", "im000_confidence.png", "im000_depth.png", "im002_colormap.png", "im002_confidence.png",
-        "im002_depth.png", "results.csv"]
+        "im000_colormap.png",
+        "im000_confidence.png",
+        "im000_depth.png",
+        "im002_colormap.png",
+        "im002_confidence.png",
+        "im002_depth.png",
+        "results.csv",
+    ]
 
 
 def test_images_confidence_png_and_ply_min_confidence(tmp_path, nets, weights):
@@ -189,15 +273,28 @@ def test_images_confidence_png_and_ply_min_confidence(tmp_path, nets, weights):
     np.testing.assert_allclose(png / 65535.0, expected.confidence, atol=1 / 65535)  # value / 65535 = confidence
     depth = np.load(out / "im000_depth.npy")
     cut = float(np.median(expected.confidence))
-    proc = run("side_ros.cli.images", src, "-o", out, *intrinsics, "--formats", "ply", "--overwrite",
-               "--min-confidence", cut, *nets)
+    proc = run(
+        "side_ros.cli.images",
+        src,
+        "-o",
+        out,
+        *intrinsics,
+        "--formats",
+        "ply",
+        "--overwrite",
+        "--min-confidence",
+        cut,
+        *nets,
+    )
     assert proc.returncode == 0, proc.stderr
     pts, _ = geometry.read_ply(out / "im000.ply")
     kept = np.isfinite(depth) & (expected.confidence >= cut)
     assert 0 < len(pts) == int(kept.sum()) < depth.size
     np.testing.assert_allclose(pts[:, 2], depth[kept], rtol=1e-6)
-    assert_clean_error(run("side_ros.cli.images", src, "-o", tmp_path / "o2", "--min-confidence", 2, *nets),
-                       r"--min-confidence must be in \[0, 1\]")
+    assert_clean_error(
+        run("side_ros.cli.images", src, "-o", tmp_path / "o2", "--min-confidence", 2, *nets),
+        r"--min-confidence must be in \[0, 1\]",
+    )
 
 
 # ------------------------------------------------------------------------------------------- bags
@@ -212,16 +309,26 @@ def test_depth_bag_command(storage, bags, nets, tmp_path):
     with BagReader(out) as r:
         counts = {t: s.count for t, s in r.topics.items()}
         clouds = [r.deserialize(m) for m in r.messages(["/side/points"])]
-    assert counts == {IMAGE_TOPIC: 3, "/camera/camera_info": 3, GT_DEPTH_TOPIC: 3, "/ground_truth/range": 3,
-                      "/side/depth": 3, "/side/points": 3, "/side/depth/colormap": 3, "/side/scene": 3,
-                      "/side/depth/confidence": 3, "/side/depth/camera_info": 3}
+    assert counts == {
+        IMAGE_TOPIC: 3,
+        "/camera/camera_info": 3,
+        GT_DEPTH_TOPIC: 3,
+        "/ground_truth/range": 3,
+        "/side/depth": 3,
+        "/side/points": 3,
+        "/side/depth/colormap": 3,
+        "/side/scene": 3,
+        "/side/depth/confidence": 3,
+        "/side/depth/camera_info": 3,
+    }
     assert [(c.width, c.height) for c in clouds] == [(32, 24), (62, 19), (32, 24)]  # --stride 2
 
 
 def test_depth_bag_bad_input(bags, nets, tmp_path):
     bag = bags["mcap"]
-    assert_clean_error(run("side_ros.cli.bag", bag, tmp_path / "o1", "--image-topic", "/nope", *nets),
-                       "topic /nope is not in bag")
+    assert_clean_error(
+        run("side_ros.cli.bag", bag, tmp_path / "o1", "--image-topic", "/nope", *nets), "topic /nope is not in bag"
+    )
     junk = tmp_path / "junk.mcap"
     junk.write_bytes(os.urandom(2000))
     assert_clean_error(run("side_ros.cli.bag", junk, tmp_path / "o2", *nets), "cannot read bag .*junk.mcap")
@@ -230,24 +337,29 @@ def test_depth_bag_bad_input(bags, nets, tmp_path):
     blocker.write_text("x")
     assert_clean_error(run("side_ros.cli.bag", bag, blocker / "out", *nets), "cannot create the folder")
     assert_clean_error(run("side_ros.cli.bag", bag, bags["sqlite3"], *nets), "exists already.*--overwrite")
-    err = assert_clean_error(run("side_ros.cli.bag", bag, tmp_path / "o4", "--image-topic", GT_DEPTH_TOPIC, *nets),
-                             "unsupported image encoding '32FC1'")
+    err = assert_clean_error(
+        run("side_ros.cli.bag", bag, tmp_path / "o4", "--image-topic", GT_DEPTH_TOPIC, *nets),
+        "unsupported image encoding '32FC1'",
+    )
     assert "frame 0" in err
     assert not (tmp_path / "o4").exists()  # no half-written bag left behind
     damaged = _long_bag(bag, tmp_path / "damaged", 3)
     mcap = damaged / "damaged.mcap"
     data = bytearray(mcap.read_bytes())
-    data[len(data) // 2: len(data) // 2 + 2000] = bytes(2000)
+    data[len(data) // 2 : len(data) // 2 + 2000] = bytes(2000)
     mcap.write_bytes(bytes(data))
-    assert_clean_error(run("side_ros.cli.bag", damaged, tmp_path / "o5", *nets),
-                       r"checksum mismatch; corrupt data in damaged.mcap for the messages on .*/camera/image_raw at "
-                       r"log time \d+\.\d+ s")
+    assert_clean_error(
+        run("side_ros.cli.bag", damaged, tmp_path / "o5", *nets),
+        r"checksum mismatch; corrupt data in damaged.mcap for the messages on .*/camera/image_raw at "
+        r"log time \d+\.\d+ s",
+    )
     assert not (tmp_path / "o5").exists()
 
 
 def test_eval_bag_bad_input(bags, tmp_path):
-    assert_clean_error(run("side_ros.cli.eval_bag", bags["mcap"], "--depth-topic", GT_DEPTH_TOPIC),
-                       "no LiDAR point cloud")
+    assert_clean_error(
+        run("side_ros.cli.eval_bag", bags["mcap"], "--depth-topic", GT_DEPTH_TOPIC), "no LiDAR point cloud"
+    )
     assert_clean_error(run("side_ros.cli.eval_bag", tmp_path / "absent.mcap"), "bag not found")
 
 
@@ -270,9 +382,14 @@ class _Started:
     """A command started in the background, its stdout lines collected as they come."""
 
     def __init__(self, module: str, *args: object):
-        self.proc = subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env={**ENV, "PYTHONUNBUFFERED": "1"},
-                                     cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**ENV, "PYTHONUNBUFFERED": "1"},
+            cwd=ROOT,
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
         self._reader.start()

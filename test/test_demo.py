@@ -25,27 +25,50 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 def demo(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "side_ros.demo", "--domain-id", str(DOMAIN), *map(str, args)],
-                          capture_output=True, text=True, env=env(), timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "side_ros.demo", "--domain-id", str(DOMAIN), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def test_demo_end_to_end(weights, tmp_path):
     out = tmp_path / "demo_out"
-    proc = demo("-o", out, "--rate", "4", "--device", "cpu", "--low", weights["low"], "--high", weights["high"],
-                "--coarse", weights["coarse"])
+    proc = demo(
+        "-o",
+        out,
+        "--rate",
+        "4",
+        "--device",
+        "cpu",
+        "--low",
+        weights["low"],
+        "--high",
+        weights["high"],
+        "--coarse",
+        weights["coarse"],
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout
     with BagReader(ROOT / DEFAULT_BAG) as r:
         n_frames = r.topics["/camera/image_raw"].count
         sizes = [(m.width, m.height) for m in (r.deserialize(x) for x in r.messages(["/camera/image_raw"]))]
     assert n_frames >= 4
-    assert f"frames:   {n_frames} replayed, {n_frames} answered with depth ({n_frames} with depth, scene, point " \
-           "cloud and colour map), 0 missing" in text
+    assert (
+        f"frames:   {n_frames} replayed, {n_frames} answered with depth ({n_frames} with depth, scene, point "
+        "cloud and colour map), 0 missing" in text
+    )
     assert "Routing accuracy:" in text and "device:   cpu" in text and "latency: mean" in text
     summary = json.loads((out / "summary.json").read_text())
     frames = summary["frames"]
@@ -79,16 +102,28 @@ def test_demo_end_to_end(weights, tmp_path):
 
 
 def test_demo_errors_are_clear(weights, tmp_path):
-    proc = demo("-o", tmp_path / "o", "--low", tmp_path / "missing.pt", "--high", weights["high"],
-                "--coarse", weights["coarse"])
+    proc = demo(
+        "-o", tmp_path / "o", "--low", tmp_path / "missing.pt", "--high", weights["high"], "--coarse", weights["coarse"]
+    )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.startswith("error:")] == [
-        f"error: --low: weight file not found: {tmp_path / 'missing.pt'}"]
+        f"error: --low: weight file not found: {tmp_path / 'missing.pt'}"
+    ]
     # A weight file the node cannot load: the node stays up and says why on /diagnostics; the demo reports it.
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    proc = demo("-o", tmp_path / "o", "--low", junk, "--high", weights["high"], "--coarse", weights["coarse"],
-                "--startup-timeout", "120")
+    proc = demo(
+        "-o",
+        tmp_path / "o",
+        "--low",
+        junk,
+        "--high",
+        weights["high"],
+        "--coarse",
+        weights["coarse"],
+        "--startup-timeout",
+        "120",
+    )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: the depth node cannot process frames"), proc.stderr

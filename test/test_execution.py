@@ -39,9 +39,16 @@ def with_batchnorm_statistics(model: DSSIDENet, seed: int = 0) -> DSSIDENet:
     return model.eval()
 
 
-@pytest.mark.parametrize("config", [low_range_config(), high_range_config(), high_range_config(stacked="shg"),
-                                    low_range_config(decoder_block="upproj")],
-                         ids=["low", "high-sam", "high-shg", "low-upproj"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        low_range_config(),
+        high_range_config(),
+        high_range_config(stacked="shg"),
+        low_range_config(decoder_block="upproj"),
+    ],
+    ids=["low", "high-sam", "high-shg", "low-upproj"],
+)
 def test_folding_batchnorm_is_exact(config) -> None:
     model = with_batchnorm_statistics(DSSIDENet(config.with_(heads=(config.cls_head,))))
     folded = fold_batchnorm(model)
@@ -61,8 +68,12 @@ def test_automatic_choice_follows_the_cpu_and_overrides_are_checked() -> None:
     assert choose_path(CPU, router=True).precision == "float32"  # thresholded decisions stay float32
     assert choose_path(CPU, "bfloat16", router=True).precision == "bfloat16"  # an explicit choice is obeyed
     assert choose_path(CPU, "float32").precision == "float32"
-    for kwargs, match in [({"precision": "float16"}, "CUDA"), ({"graph": "cuda_graph"}, "CUDA"),
-                          ({"precision": "double"}, "precision"), ({"graph": "jit"}, "graph")]:
+    for kwargs, match in [
+        ({"precision": "float16"}, "CUDA"),
+        ({"graph": "cuda_graph"}, "CUDA"),
+        ({"precision": "double"}, "precision"),
+        ({"graph": "jit"}, "graph"),
+    ]:
         with pytest.raises(ValueError, match=match):
             choose_path(CPU, **kwargs)
 
@@ -83,8 +94,9 @@ def relative_difference(fast: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return ((fast.float() - ref) / ref).abs().flatten()
 
 
-@pytest.mark.parametrize("which,kind", [("low", "indoor"), ("high", "outdoor"), ("coarse", "indoor"),
-                                        ("coarse", "outdoor")])
+@pytest.mark.parametrize(
+    "which,kind", [("low", "indoor"), ("high", "outdoor"), ("coarse", "indoor"), ("coarse", "outdoor")]
+)
 def test_fast_paths_match_the_reference_path_within_the_stated_tolerance(scenes, which: str, kind: str) -> None:
     model, _ = load_sidenet(default_model(which))
     rgb = scenes[kind]
@@ -98,7 +110,7 @@ def test_fast_paths_match_the_reference_path_within_the_stated_tolerance(scenes,
     diff = relative_difference(bf16, ref)
     # The coarse network's depth is only the "cde only" comparison row: it routes in float32 (see choose_path).
     mean_tol, p99_tol = (0.04, 0.30) if which == "coarse" else (0.015, 0.10)
-    assert float(diff.mean()) <= mean_tol and float(diff.quantile(0.99)) <= p99_tol, (diff.mean(), diff.quantile(.99))
+    assert float(diff.mean()) <= mean_tol and float(diff.quantile(0.99)) <= p99_tol, (diff.mean(), diff.quantile(0.99))
     assert float(diff.mean()) > 0  # bf16 really ran (it is not the float32 path under another name)
     # bf16 moves the coarse maximum by a few per cent at most: one reason the router itself stays float32
     torch.testing.assert_close(bf16_max, ref_max, rtol=5e-2, atol=0.0)
@@ -154,7 +166,7 @@ def test_cuda_half_with_cuda_graphs_matches_the_reference(scenes) -> None:
         fast = accelerate(model, path)
         with torch.inference_mode():
             ref = predict_depth(model, scenes[kind])
-            outs = [predict_depth(fast, scenes[kind][i:i + 1].to(dev)).cpu() for i in range(2)]
+            outs = [predict_depth(fast, scenes[kind][i : i + 1].to(dev)).cpu() for i in range(2)]
             again = predict_depth(fast, scenes[kind][:1].to(dev)).cpu()  # replay after another input
         got = torch.cat(outs)
         diff = relative_difference(got, ref)
@@ -164,8 +176,9 @@ def test_cuda_half_with_cuda_graphs_matches_the_reference(scenes) -> None:
 
 @cuda
 def test_pinned_upload_gives_the_same_depth_as_a_plain_copy(weights) -> None:
-    pipe = RobustDepthPipeline.from_files(weights["low"], weights["high"], weights["coarse"], device="cuda",
-                                          precision="float32", graph="eager")
+    pipe = RobustDepthPipeline.from_files(
+        weights["low"], weights["high"], weights["coarse"], device="cuda", precision="float32", graph="eager"
+    )
     img = np.random.default_rng(2).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     pinned = pipe(img).depth
     plain = pipe(torch.from_numpy(img).permute(2, 0, 1).contiguous()).depth

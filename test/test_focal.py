@@ -24,12 +24,14 @@ def test_working_focal_follows_each_input_handling() -> None:
     # "pad": 1242x375 is shrunk to fit 312x96 (factor 312/1242), a small image is not scaled at all
     s = 312 / 1242
     assert working_focal((721.5, 721.5), 375, 1242, high) == pytest.approx(
-        math.sqrt(721.5 * round(1242 * s) / 1242 * 721.5 * round(375 * s) / 375))
+        math.sqrt(721.5 * round(1242 * s) / 1242 * 721.5 * round(375 * s) / 375)
+    )
     assert working_focal((180.0, 180.0), 94, 310, high) == pytest.approx(180.0)
     coarse = coarse_config(input_size=(128, 96))
     # "scale_pad": scaled to height 96 keeping the aspect
     assert working_focal((700.0, 700.0), 375, 1242, coarse) == pytest.approx(
-        math.sqrt(700 * round(1242 * 96 / 375) / 1242 * 700 * 96 / 375))
+        math.sqrt(700 * round(1242 * 96 / 375) / 1242 * 700 * 96 / 375)
+    )
     with pytest.raises(ValueError, match="positive"):
         working_focal((0.0, 500.0), 480, 640, low)
     with pytest.raises(ValueError, match="positive"):
@@ -71,8 +73,9 @@ def test_training_target_is_depth_in_canonical_focal_units() -> None:
     assert torch.allclose(out["depth"][:, :48], torch.tensor(4.0 * 80.0 / 160.0))
     # metric networks keep metres
     plain = TrainTransform(low_range_config(input_size=(64, 48), num_bins=8), flip=False, color_jitter=0.0)
-    assert torch.allclose(plain({"rgb": torch.rand(3, 96, 128), "depth": depth, "range": 0})["depth"][:, :48],
-                          torch.tensor(4.0))
+    assert torch.allclose(
+        plain({"rgb": torch.rand(3, 96, 128), "depth": depth, "range": 0})["depth"][:, :48], torch.tensor(4.0)
+    )
     with pytest.raises(ValueError, match="intrinsics"):
         t({"rgb": torch.rand(3, 96, 128), "depth": depth, "range": 0})
 

@@ -16,9 +16,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_geometry_imports_without_ros():
-    code = ("import sys, side_ros.geometry; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('rclpy', 'sensor_msgs', 'std_msgs', 'cv2')]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, side_ros.geometry; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('rclpy', 'sensor_msgs', 'std_msgs', 'cv2')]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env={"PYTHONPATH": str(REPO)})
 
 
@@ -29,12 +31,15 @@ def test_intrinsics_from_projection_binning_and_roi():
     assert Intrinsics.from_projection(p, binning=(2, 4), roi_offset=(20, 40)) == Intrinsics(250.0, 100.0, 150.0, 50.0)
 
 
-@pytest.mark.parametrize("p, match", [
-    ([float("nan")] + [0.0] * 11, "finite"),
-    ([0.0] * 12, "not calibrated"),
-    ([500.0, 0, 320.0, 0, 0, -1.0, 240.0, 0, 0, 0, 1, 0], "positive"),
-    ([1.0] * 9, "12 elements"),
-])
+@pytest.mark.parametrize(
+    "p, match",
+    [
+        ([float("nan")] + [0.0] * 11, "finite"),
+        ([0.0] * 12, "not calibrated"),
+        ([500.0, 0, 320.0, 0, 0, -1.0, 240.0, 0, 0, 0, 1, 0], "positive"),
+        ([1.0] * 9, "12 elements"),
+    ],
+)
 def test_intrinsics_refuse_unusable_p(p, match):
     with pytest.raises(ValueError, match=match):
         Intrinsics.from_projection(p)
@@ -75,8 +80,9 @@ def test_low_confidence_points_become_nan_and_the_cloud_stays_organized():
     pts = geometry.depth_to_points(depth, intr, confidence=confidence, min_confidence=0.5)
     assert pts.shape == (2, 4, 3)
     np.testing.assert_array_equal(np.isfinite(pts[..., 2]), [[True, False, True, False], [True, False, True, False]])
-    np.testing.assert_array_equal(geometry.depth_to_points(depth, intr, confidence=confidence),
-                                  geometry.depth_to_points(depth, intr))  # 0: every point kept
+    np.testing.assert_array_equal(
+        geometry.depth_to_points(depth, intr, confidence=confidence), geometry.depth_to_points(depth, intr)
+    )  # 0: every point kept
     strided = geometry.depth_to_points(depth, intr, stride=2, confidence=confidence, min_confidence=0.5)
     np.testing.assert_array_equal(strided, pts[::2, ::2])
     with pytest.raises(ValueError, match="confidence"):
@@ -181,19 +187,33 @@ def test_ply_of_other_layouts_is_read_or_refused_with_the_reason(tmp_path):
     xyz = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     rec = np.empty(2, dtype=[("x", "<f8"), ("y", "<f8"), ("z", "<f8"), ("intensity", "<u2")])
     rec["x"], rec["y"], rec["z"], rec["intensity"] = xyz[:, 0], xyz[:, 1], xyz[:, 2], 7
-    doubles = _ply(tmp_path / "d.ply", ["element vertex 2", "property double x", "property double y",
-                                        "property double z", "property ushort intensity", "element face 0",
-                                        "property list uchar int vertex_indices"], rec.tobytes())
+    doubles = _ply(
+        tmp_path / "d.ply",
+        [
+            "element vertex 2",
+            "property double x",
+            "property double y",
+            "property double z",
+            "property ushort intensity",
+            "element face 0",
+            "property list uchar int vertex_indices",
+        ],
+        rec.tobytes(),
+    )
     pts, cols = geometry.read_ply(doubles)
     assert pts.dtype == np.float32 and cols is None
     np.testing.assert_array_equal(pts, xyz.astype(np.float32))
     cases = {
         "list": (["element vertex 1", "property list uchar int idx"], "unsupported vertex property"),
         "noxyz": (["element vertex 1", "property float u"], "without x, y, z"),
-        "face_first": (["element face 1", "property uchar n", "element vertex 1", "property float x"],
-                       "first element must be 'vertex'"),
-        "short": (["element vertex 5", "property float x", "property float y", "property float z"],
-                  "5 vertices announced"),
+        "face_first": (
+            ["element face 1", "property uchar n", "element vertex 1", "property float x"],
+            "first element must be 'vertex'",
+        ),
+        "short": (
+            ["element vertex 5", "property float x", "property float y", "property float z"],
+            "5 vertices announced",
+        ),
     }
     for name, (lines, reason) in cases.items():
         with pytest.raises(ValueError, match=reason):

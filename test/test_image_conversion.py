@@ -20,8 +20,9 @@ LIMITS = ImageLimits(max_pixels=8_294_400, max_aspect=16.0)
 
 
 def raw(width: int, height: int, encoding: str = "rgb8"):
-    return SimpleNamespace(encoding=encoding, width=width, height=height, step=width * 3, is_bigendian=0,
-                           data=bytes(width * height * 3))
+    return SimpleNamespace(
+        encoding=encoding, width=width, height=height, step=width * 3, is_bigendian=0, data=bytes(width * height * 3)
+    )
 
 
 def compressed(data: bytes, fmt: str = "png"):

@@ -30,13 +30,24 @@ W, H = 310, 94
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            "ROS_DOMAIN_ID": str(DOMAIN), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "ROS_DOMAIN_ID": str(DOMAIN),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 def run(module: str, *args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, env=env(),
-                          timeout=180, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=180,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +151,10 @@ def test_offline_commands_on_the_kitti_bag(kitti_bag, nets, tmp_path):
     assert proc.returncode == 0, proc.stderr
     with BagReader(out) as r:
         assert {t: r.topics[t].count for t in ("/side/depth", "/side/points", "/side/scene")} == {
-            "/side/depth": 3, "/side/points": 3, "/side/scene": 3}
+            "/side/depth": 3,
+            "/side/points": 3,
+            "/side/scene": 3,
+        }
         cloud = r.first("/side/points")
         assert (cloud.width, cloud.height, cloud.header.frame_id) == (W, H, "camera_color_left")
         assert r.topics["/tf_static"].count == 1  # the original messages are all there
@@ -163,8 +177,18 @@ def test_live_node_on_the_kitti_bag(kitti_bag, weights, tmp_path):
     from side_ros.bags.lidar import cdr_header_stamp
     from side_ros.ros.replay import BagReplayer, TopicRecorder
 
-    cmd = [sys.executable, "-m", "side_ros.ros.depth_node", "--ros-args", "-r", f"image:={IMAGE}",
-           "-r", f"camera_info:={INFO}", "-p", "device:=cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "side_ros.ros.depth_node",
+        "--ros-args",
+        "-r",
+        f"image:={IMAGE}",
+        "-r",
+        f"camera_info:={INFO}",
+        "-p",
+        "device:=cpu",
+    ]
     for k, p in weights.items():
         cmd += ["-p", f"weights.{k}:={p}"]
     for topic in (IMAGE, INFO):
@@ -183,8 +207,11 @@ def test_live_node_on_the_kitti_bag(kitti_bag, weights, tmp_path):
             with done:
                 done.notify_all()
 
-        rec = TopicRecorder(node, {"/side/depth": "sensor_msgs/msg/Image",
-                                   "/side/points": "sensor_msgs/msg/PointCloud2"}, on_message=arrived)
+        rec = TopicRecorder(
+            node,
+            {"/side/depth": "sensor_msgs/msg/Image", "/side/points": "sensor_msgs/msg/PointCloud2"},
+            on_message=arrived,
+        )
         executor.add_node(node)
         threading.Thread(target=executor.spin, daemon=True).start()
 

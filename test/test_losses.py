@@ -51,7 +51,7 @@ def test_soft_cl_quantized_vs_continuous_target() -> None:
     assert soft_cl_loss(logits, gt, BINS, target="quantized").item() == pytest.approx(1.5, abs=1e-4)
     assert soft_cl_loss(logits, gt, BINS, target="continuous").item() == pytest.approx(1.1, abs=1e-4)
     logits_near = _logits_on([{4: 0.8, 5: 0.2}])  # expected level 4.2
-    assert soft_cl_loss(logits_near, gt, BINS, target="continuous").item() == pytest.approx(0.5 * 0.4 ** 2, abs=1e-4)
+    assert soft_cl_loss(logits_near, gt, BINS, target="continuous").item() == pytest.approx(0.5 * 0.4**2, abs=1e-4)
     with pytest.raises(ValueError, match="target"):
         soft_cl_loss(logits, gt, BINS, target="floor")
     # the multi-task module passes its cls_target through
@@ -94,11 +94,14 @@ def test_invalid_pixels_change_nothing_and_get_no_gradient() -> None:
         loss = fn(logits, gt_bad)
         keep = ~bad[:, 0]
         # the same loss as on the valid pixels alone, each image a (1, C, 1, P) row
-        rows = [fn(logits[b][:, keep[b]].view(1, -1, 1, int(keep[b].sum())), gt[b][:, keep[b]].view(1, 1, 1, -1))
-                for b in range(2)]
+        rows = [
+            fn(logits[b][:, keep[b]].view(1, -1, 1, int(keep[b].sum())), gt[b][:, keep[b]].view(1, 1, 1, -1))
+            for b in range(2)
+        ]
         counts = keep.view(2, -1).sum(1).float()
-        assert loss.item() == pytest.approx(((rows[0] * counts[0] + rows[1] * counts[1]) / counts.sum()).item(),
-                                            rel=1e-5)
+        assert loss.item() == pytest.approx(
+            ((rows[0] * counts[0] + rows[1] * counts[1]) / counts.sum()).item(), rel=1e-5
+        )
         logits.grad = None
         loss.backward()
         g = logits.grad
@@ -174,8 +177,9 @@ def test_resize_keeps_sparse_measurements() -> None:
 @pytest.mark.parametrize(("src", "dst"), [((8, 12), (4, 6)), ((6, 9), (4, 6)), ((3, 5), (6, 10)), ((6, 4), (3, 8))])
 def test_resize_equals_nearest_exact_on_dense_depth(src: tuple, dst: tuple) -> None:
     gt = torch.rand(2, 1, *src) * 10 + 0.5
-    torch.testing.assert_close(resize_depth_nearest(gt, dst), F.interpolate(gt, size=dst, mode="nearest-exact"),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        resize_depth_nearest(gt, dst), F.interpolate(gt, size=dst, mode="nearest-exact"), rtol=0, atol=0
+    )
 
 
 def test_losses_resize_ground_truth_to_the_prediction() -> None:

@@ -30,20 +30,20 @@ def _reference(gt: np.ndarray, pred: np.ndarray) -> dict:
     d = np.log(g) - np.log(p)
     thr = np.maximum(g / p, p / g)
     return {
-        "silog": np.sqrt(np.mean(d ** 2) - np.mean(d) ** 2),
+        "silog": np.sqrt(np.mean(d**2) - np.mean(d) ** 2),
         "abs_rel": np.mean(np.abs(g - p) / g),
-        "sq_rel_kitti": np.mean((g - p) ** 2 / g ** 2),
+        "sq_rel_kitti": np.mean((g - p) ** 2 / g**2),
         "sq_rel_eigen": np.mean((g - p) ** 2 / g),
         "rmse": np.sqrt(np.mean((g - p) ** 2)),
         "mae": np.mean(np.abs(g - p)),
         "irmse": np.sqrt(np.mean((1 / g - 1 / p) ** 2)),
         "imae": np.mean(np.abs(1 / g - 1 / p)),
         "log10": np.mean(np.abs(np.log10(g) - np.log10(p))),
-        "rmse_log": np.sqrt(np.mean(d ** 2)),
+        "rmse_log": np.sqrt(np.mean(d**2)),
         "log_mae": np.mean(np.abs(d)),
         "delta1": np.mean(thr < 1.25),
-        "delta2": np.mean(thr < 1.25 ** 2),
-        "delta3": np.mean(thr < 1.25 ** 3),
+        "delta2": np.mean(thr < 1.25**2),
+        "delta3": np.mean(thr < 1.25**3),
     }
 
 
@@ -62,7 +62,9 @@ def test_two_pixels_by_hand() -> None:
         "rmse_log": ln2 / math.sqrt(2),
         "log_mae": ln2 / 2,
         "log10": math.log10(2) / 2,
-        "delta1": 0.5, "delta2": 0.5, "delta3": 0.5,  # ratios 2 and 1
+        "delta1": 0.5,
+        "delta2": 0.5,
+        "delta3": 0.5,  # ratios 2 and 1
     }
     assert set(m) == set(METRIC_KEYS)
     for k, v in expected.items():
@@ -117,11 +119,11 @@ def test_devkit_interpolate_background_by_hand() -> None:
     # row 4 copies row 3 from above, and row 2 (empty, between filled rows) stays empty, as in the devkit.
     pred = np.array([[0, 0, 0], [0, 3, 0], [0, 0, 0], [5, 0, 1], [0, 0, 0]], dtype=np.float64)
     n = np.nan
-    np.testing.assert_array_equal(interpolate_background(pred),
-                                  [[3, 3, 3], [3, 3, 3], [n, n, n], [5, 1, 1], [5, 1, 1]])
+    np.testing.assert_array_equal(interpolate_background(pred), [[3, 3, 3], [3, 3, 3], [n, n, n], [5, 1, 1], [5, 1, 1]])
     # NaN, inf and anything a KITTI PNG stores as 0 (below 1/512 m) count as missing; 1/256 m does not.
-    np.testing.assert_array_equal(interpolate_background(np.array([[np.nan, 7, np.inf, 1e-3, 1 / 256]])),
-                                  [[7, 7, 1 / 256, 1 / 256, 1 / 256]])
+    np.testing.assert_array_equal(
+        interpolate_background(np.array([[np.nan, 7, np.inf, 1e-3, 1 / 256]])), [[7, 7, 1 / 256, 1 / 256, 1 / 256]]
+    )
 
 
 def test_kitti_benchmark_fills_missing_predictions_like_the_devkit() -> None:
@@ -246,8 +248,9 @@ def test_pooled_equals_one_image_holding_all_pixels() -> None:
         assert pooled[k] == pytest.approx(ref[k], rel=1e-10), k
     per_image = acc.compute("per_image")
     for k in METRIC_KEYS:
-        assert per_image[k] == pytest.approx(np.mean([_reference(g, p)[k] for g, p in zip(gts, preds, strict=True)]),
-                                             rel=1e-10), k
+        assert per_image[k] == pytest.approx(
+            np.mean([_reference(g, p)[k] for g, p in zip(gts, preds, strict=True)]), rel=1e-10
+        ), k
 
 
 def test_accumulator_batches_torch_groups_and_empty_images() -> None:

@@ -8,16 +8,19 @@ from side_ros.networks.layers import UpProj, fast_unpool_conv5x5, unpool2x
 from side_ros.networks.sidenet import inference_parameters
 
 # (channels, downsampling) of encoder blocks 1-5 (Table 1) and decoder blocks 1-4 (Table 2).
-TABLE1 = {"low": [(64, 2), (128, 4), (256, 8), (256, 16), (512, 32)],
-          "high": [(64, 2), (128, 4), (256, 4), (256, 4), (128, 4)]}
-TABLE2 = {"low": [(256, 16), (128, 8), (64, 4), (32, 2)],
-          "high": [(64, 4), (32, 4), (32, 4), (16, 2)]}
+TABLE1 = {
+    "low": [(64, 2), (128, 4), (256, 8), (256, 16), (512, 32)],
+    "high": [(64, 2), (128, 4), (256, 4), (256, 4), (128, 4)],
+}
+TABLE2 = {"low": [(256, 16), (128, 8), (64, 4), (32, 2)], "high": [(64, 4), (32, 4), (32, 4), (16, 2)]}
 
 
 def block_outputs(model: DSSIDENet, x: torch.Tensor) -> tuple[list, list, dict]:
     enc, dec = [], []
-    hooks = [getattr(model.encoder, f"block{i}").register_forward_hook(lambda m, i, o: enc.append(o.shape))
-             for i in range(1, 6)]
+    hooks = [
+        getattr(model.encoder, f"block{i}").register_forward_hook(lambda m, i, o: enc.append(o.shape))
+        for i in range(1, 6)
+    ]
     hooks += [b.register_forward_hook(lambda m, i, o: dec.append(o.shape)) for b in model.cls_decoder.blocks]
     model.eval()
     with torch.no_grad():
@@ -27,10 +30,19 @@ def block_outputs(model: DSSIDENet, x: torch.Tensor) -> tuple[list, list, dict]:
     return enc, dec, out
 
 
-@pytest.mark.parametrize("variant,size", [
-    ("low", (320, 256)), ("low", (64, 96)), ("low", (128, 32)), ("low", (640, 480)),
-    ("high", (1248, 384)), ("high", (36, 20)), ("high", (100, 8)), ("high", (64, 64)),
-])
+@pytest.mark.parametrize(
+    "variant,size",
+    [
+        ("low", (320, 256)),
+        ("low", (64, 96)),
+        ("low", (128, 32)),
+        ("low", (640, 480)),
+        ("high", (1248, 384)),
+        ("high", (36, 20)),
+        ("high", (100, 8)),
+        ("high", (64, 64)),
+    ],
+)
 def test_block_sizes_match_tables(variant: str, size: tuple[int, int]) -> None:
     cfg = low_range_config() if variant == "low" else high_range_config()
     model = DSSIDENet(cfg)
@@ -70,18 +82,21 @@ def test_unpool_puts_values_top_left() -> None:
     assert u.tolist() == [[0, 0, 1, 0], [0, 0, 0, 0], [2, 0, 3, 0], [0, 0, 0, 0]]
 
 
-@pytest.mark.parametrize("overrides", [
-    {"heads": ("reg",), "inference_head": "reg"},
-    {"heads": ("hard_cl",)},
-    {"heads": ("soft_cl",)},
-    {"heads": ("hard_cl", "reg"), "inference_head": "reg"},
-    {"decoder_block": "upproj"},
-    {"skip_encoder": False},
-    {"skip_rgb": False},
-    {"stacked": "shg"},
-    {"stacked": "none"},
-    {"stacked": "sam", "stacked_block": 4},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"heads": ("reg",), "inference_head": "reg"},
+        {"heads": ("hard_cl",)},
+        {"heads": ("soft_cl",)},
+        {"heads": ("hard_cl", "reg"), "inference_head": "reg"},
+        {"decoder_block": "upproj"},
+        {"skip_encoder": False},
+        {"skip_rgb": False},
+        {"stacked": "shg"},
+        {"stacked": "none"},
+        {"stacked": "sam", "stacked_block": 4},
+    ],
+)
 def test_ablation_variants_build_and_predict(overrides: dict) -> None:
     cfg = high_range_config(**overrides)
     model = DSSIDENet(cfg).eval()
@@ -104,8 +119,9 @@ def test_ablations_change_the_network() -> None:
     assert not any(type(m).__name__ == "SAM" for m in DSSIDENet(high_range_config(stacked="none")).modules())
 
 
-@pytest.mark.parametrize("heads,inference_head", [(("soft_cl", "reg"), "cl"), (("hard_cl",), "cl"),
-                                                  (("soft_cl", "reg"), "reg")])
+@pytest.mark.parametrize(
+    "heads,inference_head", [(("soft_cl", "reg"), "cl"), (("hard_cl",), "cl"), (("soft_cl", "reg"), "reg")]
+)
 def test_depth_with_confidence_is_the_same_depth_from_one_forward(heads: tuple, inference_head: str) -> None:
     model = DSSIDENet(high_range_config(heads=heads, inference_head=inference_head)).eval()
     x = torch.rand(2, 3, 32, 48)
@@ -134,14 +150,17 @@ def test_eval_runs_only_the_inference_branch() -> None:
     assert set(model(torch.rand(2, 3, 64, 64))) == {"cls_logits", "reg_depth"}
 
 
-@pytest.mark.parametrize("bad,match", [
-    ({"variant": "mid"}, "variant"),
-    ({"heads": ("soft_cl", "hard_cl")}, "choose one"),
-    ({"heads": ("reg",)}, "classification head"),
-    ({"stacked": "aspp"}, "stacked"),
-    ({"alpha": 0.0}, "alpha"),
-    ({"num_bins": 0}, "K >= 1"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"variant": "mid"}, "variant"),
+        ({"heads": ("soft_cl", "hard_cl")}, "choose one"),
+        ({"heads": ("reg",)}, "classification head"),
+        ({"stacked": "aspp"}, "stacked"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"num_bins": 0}, "K >= 1"),
+    ],
+)
 def test_invalid_configs_are_refused(bad: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         SIDENetConfig(**bad)

@@ -31,8 +31,9 @@ def weights(tmp_path_factory) -> dict:
 
 @pytest.fixture()
 def pipe(weights) -> RobustDepthPipeline:
-    return RobustDepthPipeline.from_files(weights["low"], weights["high"], weights["coarse"], weights["places"],
-                                          device="cpu")
+    return RobustDepthPipeline.from_files(
+        weights["low"], weights["high"], weights["coarse"], weights["places"], device="cpu"
+    )
 
 
 @pytest.mark.parametrize("h,w", [(480, 640), (375, 1242), (240, 320), (31, 17), (1, 1), (720, 405)])
@@ -83,10 +84,17 @@ def test_scene_settings_change_between_calls(pipe) -> None:
     assert d.details["low_votes"] == 160 and d.range == "high"  # all 365 vote: 160 indoor of 365
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"sigma": -1.0}, "sigma"), ({"sigma": float("nan")}, "sigma"), ({"top_k": 0}, "top_k"),
-    ({"top_k": 366}, "top_k"), ({"router": "magic"}, "router"), ({"voting": "loudest"}, "voting"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"sigma": -1.0}, "sigma"),
+        ({"sigma": float("nan")}, "sigma"),
+        ({"top_k": 0}, "top_k"),
+        ({"top_k": 366}, "top_k"),
+        ({"router": "magic"}, "router"),
+        ({"voting": "loudest"}, "voting"),
+    ],
+)
 def test_bad_settings_are_refused_and_old_ones_stay(pipe, kwargs: dict, match: str) -> None:
     before = dict(pipe.settings())
     with pytest.raises(ValueError, match=match):
@@ -189,10 +197,16 @@ def test_cuda_half_matches_cpu(weights) -> None:
     np.testing.assert_allclose(a.depth, b.depth, rtol=5e-2)
 
 
-@pytest.mark.parametrize("h,w,mode,size", [
-    (480, 640, "resize", (320, 240)), (375, 1242, "pad", (1248, 384)), (480, 640, "pad", (1248, 384)),
-    (375, 1242, "scale_pad", (320, 240)), (2000, 3000, "pad", (1248, 384)),
-])
+@pytest.mark.parametrize(
+    "h,w,mode,size",
+    [
+        (480, 640, "resize", (320, 240)),
+        (375, 1242, "pad", (1248, 384)),
+        (480, 640, "pad", (1248, 384)),
+        (375, 1242, "scale_pad", (320, 240)),
+        (2000, 3000, "pad", (1248, 384)),
+    ],
+)
 def test_input_handling_geometry(h: int, w: int, mode: str, size: tuple) -> None:
     variant = "high" if mode == "pad" else "low"
     cfg = (high_range_config if variant == "high" else low_range_config)(input_size=size, input_handling=mode)
@@ -205,14 +219,15 @@ def test_input_handling_geometry(h: int, w: int, mode: str, size: tuple) -> None
     if mode == "pad":
         assert prep.tensor.shape[-2:] == (384, 1248) and prep.y0 == 384 - fh and prep.x0 == 0
         assert fh <= 384 and fw <= 1248 and (fh == h or abs(fh / fw - h / w) < 0.01)
-        assert prep.tensor[..., : prep.y0, :].abs().sum() == 0 and prep.tensor[..., prep.w:].abs().sum() == 0
+        assert prep.tensor[..., : prep.y0, :].abs().sum() == 0 and prep.tensor[..., prep.w :].abs().sum() == 0
     if mode == "resize":
         assert (fh, fw) == (240, 320) and prep.tensor.shape[-2:] == (256, 320)
     if mode == "scale_pad":
         assert fh == 240 and fw == round(1242 * 240 / 375)
     # a depth map that is the canvas row index maps back with the image's geometry
-    canvas = torch.arange(prep.tensor.shape[-2], dtype=torch.float32).view(1, 1, -1, 1).expand(
-        1, 1, *prep.tensor.shape[-2:])
+    canvas = (
+        torch.arange(prep.tensor.shape[-2], dtype=torch.float32).view(1, 1, -1, 1).expand(1, 1, *prep.tensor.shape[-2:])
+    )
     back = restore(canvas, prep)
     assert back.shape == (1, 1, h, w)
     assert back[0, 0, 0, 0] < back[0, 0, -1, 0] and back.min() >= prep.y0 - 1e-3
@@ -234,16 +249,32 @@ def test_places365_download_from_a_local_server(weights, tmp_path, capsys) -> No
     try:
         out = tmp_path / "cache" / "w.pth.tar"
         digest = download.sha256_of(weights["places"])
-        assert download.main(["--url", f"{base}/wideresnet18_places365.pth.tar", "--output", str(out),
-                              "--sha256", digest, "--quiet"]) == 0
+        assert (
+            download.main(
+                ["--url", f"{base}/wideresnet18_places365.pth.tar", "--output", str(out), "--sha256", digest, "--quiet"]
+            )
+            == 0
+        )
         assert out.read_bytes() == weights["places"].read_bytes()
         assert (tmp_path / "cache" / "w.pth.tar.sha256").read_text().split()[0] == digest
         assert download.main(["--output", str(out), "--quiet"]) == 0  # present and matching its recorded sum
         out.write_bytes(out.read_bytes()[:-1] + b"\x01")
         assert download.main(["--output", str(out), "--quiet"]) == 1  # changed since it was verified
         bad = tmp_path / "bad.pth.tar"
-        assert download.main(["--url", f"{base}/wideresnet18_places365.pth.tar", "--output", str(bad),
-                              "--sha256", "0" * 64, "--quiet"]) == 1
+        assert (
+            download.main(
+                [
+                    "--url",
+                    f"{base}/wideresnet18_places365.pth.tar",
+                    "--output",
+                    str(bad),
+                    "--sha256",
+                    "0" * 64,
+                    "--quiet",
+                ]
+            )
+            == 1
+        )
         assert not bad.exists()
         assert download.main(["--url", f"{base}/junk.pth.tar", "--output", str(bad), "--quiet"]) == 1
         assert download.main(["--url", f"{base}/missing", "--output", str(bad), "--quiet"]) == 1
@@ -258,8 +289,9 @@ def test_sigma_and_statistic_follow_the_coarse_checkpoint_unless_set(tmp_path, w
     from side_ros.networks.checkpoint import load_sidenet, save_sidenet_checkpoint
 
     model, _ = load_sidenet(weights["coarse"])
-    calibrated = save_sidenet_checkpoint(model, tmp_path / "calibrated.pt",
-                                         {"recommended_sigma": 3.3, "recommended_statistic": "p90"})
+    calibrated = save_sidenet_checkpoint(
+        model, tmp_path / "calibrated.pt", {"recommended_sigma": 3.3, "recommended_statistic": "p90"}
+    )
     plain = save_sidenet_checkpoint(model, tmp_path / "plain.pt")
     pipe = RobustDepthPipeline.from_files(weights["low"], weights["high"], calibrated, device="cpu")
     assert (pipe.sigma, pipe.statistic) == (3.3, "p90")
@@ -289,10 +321,14 @@ def test_pipeline_rescales_canonical_focal_networks_by_the_cameras_focal(tmp_pat
     from side_ros.networks import DSSIDENet, coarse_config, high_range_config, low_range_config
     from side_ros.networks.checkpoint import save_sidenet_checkpoint
 
-    paths = {n: save_sidenet_checkpoint(DSSIDENet(c).eval(), tmp_path / f"{n}.pt") for n, c in (
-        ("low", low_range_config(input_size=(64, 48), canonical_focal=50.0)),
-        ("high", high_range_config(input_size=(96, 32), canonical_focal=50.0)),
-        ("coarse", coarse_config(input_size=(64, 48), canonical_focal=50.0)))}
+    paths = {
+        n: save_sidenet_checkpoint(DSSIDENet(c).eval(), tmp_path / f"{n}.pt")
+        for n, c in (
+            ("low", low_range_config(input_size=(64, 48), canonical_focal=50.0)),
+            ("high", high_range_config(input_size=(96, 32), canonical_focal=50.0)),
+            ("coarse", coarse_config(input_size=(64, 48), canonical_focal=50.0)),
+        )
+    }
     pipe = RobustDepthPipeline.from_files(paths["low"], paths["high"], paths["coarse"], device="cpu", router="low")
     image = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
     with pytest.warns(UserWarning, match="no camera focal length"):

@@ -84,8 +84,15 @@ def bag_messages(bag: Path, topics: list[str]) -> dict[str, list[tuple[int, byte
 def test_replay_bytes_timing_clock_and_remap(ctx, bags, storage):
     rate = 2.0
     remap = {IMAGE_TOPIC: "/replay/image"}
-    rig = Rig(ctx, {"/replay/image": "sensor_msgs/msg/Image", INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
-                    GT_DEPTH_TOPIC: "sensor_msgs/msg/Image", "/clock": "rosgraph_msgs/msg/Clock"})
+    rig = Rig(
+        ctx,
+        {
+            "/replay/image": "sensor_msgs/msg/Image",
+            INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
+            GT_DEPTH_TOPIC: "sensor_msgs/msg/Image",
+            "/clock": "rosgraph_msgs/msg/Clock",
+        },
+    )
     try:
         player = BagReplayer(rig.player_node, bags[storage], rate=rate, remap=remap, qos="reliable")
         assert set(player.publishers) == {IMAGE_TOPIC, INFO_TOPIC, GT_DEPTH_TOPIC, "/ground_truth/range"}
@@ -95,8 +102,9 @@ def test_replay_bytes_timing_clock_and_remap(ctx, bags, storage):
         stats = player.run()
         assert stats.published["/replay/image"] == 3 and stats.published[INFO_TOPIC] == 3
         expected = bag_messages(bags[storage], [IMAGE_TOPIC, INFO_TOPIC, GT_DEPTH_TOPIC])
-        assert wait_for(lambda: rig.recorder.count("/replay/image") == 3 and rig.recorder.count(GT_DEPTH_TOPIC) == 3,
-                        10)
+        assert wait_for(
+            lambda: rig.recorder.count("/replay/image") == 3 and rig.recorder.count(GT_DEPTH_TOPIC) == 3, 10
+        )
         images = rig.recorder.messages("/replay/image")
         # The recorded CDR bytes, unchanged, in order, on the remapped topic.
         assert [r.raw for r in images] == [raw for _, raw in expected[IMAGE_TOPIC]]
@@ -107,8 +115,10 @@ def test_replay_bytes_timing_clock_and_remap(ctx, bags, storage):
         for r, log in zip(images, logs, strict=True):
             assert r.perf >= t_run + (log - logs[0]) / 1e9 / rate
         # /clock: bag time, never backwards, from the first to the last message's log time.
-        clocks = [bm.stamp_ns(deserialize_message(r.raw, message_class(r.msgtype)).clock)
-                  for r in rig.recorder.messages("/clock")]
+        clocks = [
+            bm.stamp_ns(deserialize_message(r.raw, message_class(r.msgtype)).clock)
+            for r in rig.recorder.messages("/clock")
+        ]
         assert len(clocks) > 10
         assert all(b >= a for a, b in zip(clocks, clocks[1:], strict=False))
         first = min(expected[INFO_TOPIC][0][0], expected[IMAGE_TOPIC][0][0])
@@ -139,8 +149,16 @@ def test_topic_filter_loop_and_gate_pause(ctx, bags):
             player.stop()
 
     try:
-        player = BagReplayer(rig.player_node, bags["mcap"], topics=[IMAGE_TOPIC], loop=True, clock=False,
-                             gate=gate, on_publish=on_publish, qos="reliable")
+        player = BagReplayer(
+            rig.player_node,
+            bags["mcap"],
+            topics=[IMAGE_TOPIC],
+            loop=True,
+            clock=False,
+            gate=gate,
+            on_publish=on_publish,
+            qos="reliable",
+        )
         assert list(player.publishers) == [IMAGE_TOPIC]
         assert player.wait_for_subscribers([IMAGE_TOPIC], 15)
         t_run = time.perf_counter()
@@ -193,18 +211,43 @@ def test_replayer_refusals_and_skipped_types(ctx, bags, tmp_path):
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            "ROS_DOMAIN_ID": str(DOMAIN), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "ROS_DOMAIN_ID": str(DOMAIN),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 def test_side_replay_command(ctx, bags):
     rig = Rig(ctx, {"/cli/image": "sensor_msgs/msg/Image", "/clock": "rosgraph_msgs/msg/Clock"})
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "side_ros.ros.replay", str(bags["sqlite3"]), "--rate", "4", "--qos", "reliable",
-             "--remap", f"{IMAGE_TOPIC}:=/cli/image", "--topics", IMAGE_TOPIC, INFO_TOPIC,
-             "--wait-for", IMAGE_TOPIC, "--wait-timeout", "20"],
-            capture_output=True, text=True, env=_env(), timeout=90)
+            [
+                sys.executable,
+                "-m",
+                "side_ros.ros.replay",
+                str(bags["sqlite3"]),
+                "--rate",
+                "4",
+                "--qos",
+                "reliable",
+                "--remap",
+                f"{IMAGE_TOPIC}:=/cli/image",
+                "--topics",
+                IMAGE_TOPIC,
+                INFO_TOPIC,
+                "--wait-for",
+                IMAGE_TOPIC,
+                "--wait-timeout",
+                "20",
+            ],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=90,
+        )
         assert proc.returncode == 0, proc.stderr
         assert "published 6 message(s)" in proc.stdout
         assert wait_for(lambda: rig.recorder.count("/cli/image") == 3, 10)
@@ -216,11 +259,14 @@ def test_side_replay_command(ctx, bags):
 
 
 def test_side_replay_bad_input(tmp_path):
-    for args, pattern in (([str(tmp_path / "absent")], "error: bag not found"),
-                          ([str(tmp_path), "--rate", "1"], "error: cannot read bag .*metadata.yaml"),
-                          ([str(tmp_path), "--remap", "/a"], "error: remap rule")):
-        proc = subprocess.run([sys.executable, "-m", "side_ros.ros.replay", *args], capture_output=True, text=True,
-                              env=_env(), timeout=60)
+    for args, pattern in (
+        ([str(tmp_path / "absent")], "error: bag not found"),
+        ([str(tmp_path), "--rate", "1"], "error: cannot read bag .*metadata.yaml"),
+        ([str(tmp_path), "--remap", "/a"], "error: remap rule"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "side_ros.ros.replay", *args], capture_output=True, text=True, env=_env(), timeout=60
+        )
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr, proc.stderr
         errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]

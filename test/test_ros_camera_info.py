@@ -11,9 +11,15 @@ from side_ros.ros.camera_info import CameraInfoCache, IntrinsicsCache
 
 def info(sec, width=640, height=480, fx=500.0):
     roi = SimpleNamespace(x_offset=0, y_offset=0, width=0, height=0)
-    return SimpleNamespace(header=SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=0)), width=width,
-                           height=height, binning_x=0, binning_y=0, roi=roi,
-                           p=[fx, 0.0, 320.0, 0.0, 0.0, fx, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+    return SimpleNamespace(
+        header=SimpleNamespace(stamp=SimpleNamespace(sec=sec, nanosec=0)),
+        width=width,
+        height=height,
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
+        p=[fx, 0.0, 320.0, 0.0, 0.0, fx, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+    )
 
 
 def stamp(sec):

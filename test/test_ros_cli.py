@@ -43,8 +43,10 @@ def _kit_missing() -> str | None:
         import ros2cli  # noqa: F401
         import sensor_msgs_py  # noqa: F401
     except ImportError as exc:
-        return (f"the ROS 2 command-line tools are not installed in {sys.prefix} ({exc}); scripts/setup.sh "
-                "installs them when ../shared/ros2cli is present")
+        return (
+            f"the ROS 2 command-line tools are not installed in {sys.prefix} ({exc}); scripts/setup.sh "
+            "installs them when ../shared/ros2cli is present"
+        )
     if not ROS2.exists():
         return f"no ros2 executable next to {sys.executable}"
     return None
@@ -60,21 +62,29 @@ class Ros2:
         self.prefix = prefix
         site = next((prefix / "lib").glob("python3*/site-packages"))
         self.env = dict(os.environ)
-        self.env.update({
-            "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOG_DIR": str(tmp),
-            "AMENT_PREFIX_PATH": os.pathsep.join(str(p) for p in (*extra_prefixes, prefix)),
-            "PYTHONPATH": str(site), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-            "RCUTILS_COLORIZED_OUTPUT": "0",
-        })
+        self.env.update(
+            {
+                "ROS_DOMAIN_ID": str(domain),
+                "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                "ROS_LOG_DIR": str(tmp),
+                "AMENT_PREFIX_PATH": os.pathsep.join(str(p) for p in (*extra_prefixes, prefix)),
+                "PYTHONPATH": str(site),
+                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                "OMP_NUM_THREADS": "1",
+                "PYTHONUNBUFFERED": "1",
+                "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+                "RCUTILS_COLORIZED_OUTPUT": "0",
+            }
+        )
 
     def run(self, *args: str, timeout: float = 90, tries: int = 5) -> str:
         """stdout + stderr of `ros2 <args>` (no daemon: nothing is left running). Each call is a new DDS
         participant, which may not have discovered the node yet: "Node not found" is retried."""
         text = ""
         for _ in range(tries):
-            out = subprocess.run([str(ROS2), *args, "--no-daemon"], env=self.env, capture_output=True, text=True,
-                                 timeout=timeout)
+            out = subprocess.run(
+                [str(ROS2), *args, "--no-daemon"], env=self.env, capture_output=True, text=True, timeout=timeout
+            )
             text = out.stdout + out.stderr
             if "Node not found" not in text:
                 break
@@ -114,8 +124,13 @@ class Launch:
     def __init__(self, ros2: Ros2, log_path: Path, launch_file: str, *args: str):
         self.log_path = log_path
         self.log = open(log_path, "w")
-        self.proc = subprocess.Popen([str(ROS2), "launch", "side_ros", launch_file, *args], env=ros2.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(ROS2), "launch", "side_ros", launch_file, *args],
+            env=ros2.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def text(self) -> str:
         self.log.flush()
@@ -208,8 +223,7 @@ class Camera:
         from side_ros.ros.testing import camera_info_msg, image_msg
 
         self.stamp += 1
-        self.probe.info_pub.publish(camera_info_msg(W, H, FX, FY, CX, CY, frame_id="optical",
-                                                    stamp=(self.stamp, 0)))
+        self.probe.info_pub.publish(camera_info_msg(W, H, FX, FY, CX, CY, frame_id="optical", stamp=(self.stamp, 0)))
         self.probe.image_pub.publish(image_msg(pattern(H, W), stamp=(self.stamp, 0), frame_id="optical"))
         return self.stamp
 
@@ -224,8 +238,12 @@ class Camera:
             def arrived(stamp: int = stamp, found: dict = found) -> bool:
                 for key in keys:
                     for m in self.probe.messages(key):
-                        if key == "scene" and f'"sec":{stamp},' in m.data or \
-                                key != "scene" and m.header.stamp.sec == stamp:
+                        if (
+                            key == "scene"
+                            and f'"sec":{stamp},' in m.data
+                            or key != "scene"
+                            and m.header.stamp.sec == stamp
+                        ):
                             found[key] = m
                 return len(found) == len(keys)
 
@@ -246,13 +264,26 @@ def depth_launch(colcon_install, weights, tmp_path_factory):
     and a camera publishing on the remapped topics."""
     tmp = tmp_path_factory.mktemp("depth_launch")
     ros2 = Ros2(colcon_install, 21, tmp)
-    params = params_file(tmp, REPO / "config" / "depth.yaml", weights, sigma=7.5, **{
-        "colormap.max_depth": 50,  # an integer for a float parameter, as people write it
-        # small frames, but reliable all the same: nothing the test publishes may be lost (README troubleshooting)
-        "qos_overrides./cam/image_raw.subscription.reliability": "reliable",
-        "qos_overrides./cam/camera_info.subscription.reliability": "reliable"})
-    launch = Launch(ros2, tmp / "launch.log", "depth.launch.py", "image:=/cam/image_raw",
-                    "camera_info:=/cam/camera_info", f"params_file:={params}")
+    params = params_file(
+        tmp,
+        REPO / "config" / "depth.yaml",
+        weights,
+        sigma=7.5,
+        **{
+            "colormap.max_depth": 50,  # an integer for a float parameter, as people write it
+            # small frames, but reliable all the same: nothing the test publishes may be lost (README troubleshooting)
+            "qos_overrides./cam/image_raw.subscription.reliability": "reliable",
+            "qos_overrides./cam/camera_info.subscription.reliability": "reliable",
+        },
+    )
+    launch = Launch(
+        ros2,
+        tmp / "launch.log",
+        "depth.launch.py",
+        "image:=/cam/image_raw",
+        "camera_info:=/cam/camera_info",
+        f"params_file:={params}",
+    )
     camera = None
     try:
         launch.wait_for("active: /cam/image_raw -> /side/depth")
@@ -269,8 +300,12 @@ def test_depth_launch_brings_the_node_up_with_remaps_and_params_file(depth_launc
     info = ros2.node_info("/side/side_depth")
     assert info["Subscribers"]["/cam/image_raw"] == "sensor_msgs/msg/Image"
     assert info["Subscribers"]["/cam/camera_info"] == "sensor_msgs/msg/CameraInfo"
-    for topic, kind in (("/side/depth", "sensor_msgs/msg/Image"), ("/side/points", "sensor_msgs/msg/PointCloud2"),
-                        ("/side/depth/colormap", "sensor_msgs/msg/Image"), ("/side/scene", "std_msgs/msg/String")):
+    for topic, kind in (
+        ("/side/depth", "sensor_msgs/msg/Image"),
+        ("/side/points", "sensor_msgs/msg/PointCloud2"),
+        ("/side/depth/colormap", "sensor_msgs/msg/Image"),
+        ("/side/scene", "std_msgs/msg/String"),
+    ):
         assert info["Publishers"][topic] == kind
     assert "/side/side_depth/change_state" in info["Service Servers"]
     params = ros2.params("/side/side_depth")  # the params file's values
@@ -282,9 +317,13 @@ def test_depth_launch_brings_the_node_up_with_remaps_and_params_file(depth_launc
 def test_topic_echo_once_prints_the_scene(depth_launch):
     ros2, _, camera = depth_launch
     # --full-length: echo cuts strings at 128 characters by default, the JSON is longer
-    echo = subprocess.Popen([str(ROS2), "topic", "echo", "--once", "--full-length", "/side/scene",
-                             "std_msgs/msg/String", "--no-daemon"],
-                            env=ros2.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    echo = subprocess.Popen(
+        [str(ROS2), "topic", "echo", "--once", "--full-length", "/side/scene", "std_msgs/msg/String", "--no-daemon"],
+        env=ros2.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         from side_ros.ros.testing import wait_for
 
@@ -384,8 +423,9 @@ def test_ctrl_c_of_ros2_launch_leaves_no_process(depth_launch, colcon_install):
 def test_kitti_launch_with_namespace_and_params_file(colcon_install, weights, tmp_path):
     ros2 = Ros2(colcon_install, 22, tmp_path)
     params = params_file(tmp_path, REPO / "config" / "kitti.yaml", weights, top_k=9)
-    launch = Launch(ros2, tmp_path / "launch.log", "kitti.launch.py", "namespace:=kitti_depth",
-                    f"params_file:={params}")
+    launch = Launch(
+        ros2, tmp_path / "launch.log", "kitti.launch.py", "namespace:=kitti_depth", f"params_file:={params}"
+    )
     try:
         launch.wait_for("active: /kitti/camera_color_left/image_raw -> /kitti_depth/depth")
         info = ros2.node_info("/kitti_depth/side_depth")
@@ -409,14 +449,23 @@ def test_kitti_launch_with_namespace_and_params_file(colcon_install, weights, tm
 
 # ------------------------------------------------------------------------------------------ RViz
 @pytest.mark.parametrize("launch_file", ["depth.launch.py", "kitti.launch.py"])
-def test_rviz_is_off_by_default_and_without_rviz2_stops_before_starting_anything(colcon_install, launch_file,
-                                                                                 tmp_path):
+def test_rviz_is_off_by_default_and_without_rviz2_stops_before_starting_anything(colcon_install, launch_file, tmp_path):
     ros2 = Ros2(colcon_install, 23, tmp_path)
-    shown = subprocess.run([str(ROS2), "launch", "side_ros", launch_file, "--show-args"], env=ros2.env,
-                           capture_output=True, text=True, timeout=60).stdout
+    shown = subprocess.run(
+        [str(ROS2), "launch", "side_ros", launch_file, "--show-args"],
+        env=ros2.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     assert re.search(r"'rviz':\n.*\n\s+\(default: 'false'\)", shown), shown  # what works on a headless machine
-    out = subprocess.run([str(ROS2), "launch", "side_ros", launch_file, "rviz:=true"], env=ros2.env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(ROS2), "launch", "side_ros", launch_file, "rviz:=true"],
+        env=ros2.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     text = out.stdout + out.stderr
     assert out.returncode != 0, text
     errors = [line for line in text.splitlines() if "ERROR" in line]
@@ -446,8 +495,16 @@ def test_rviz_config_follows_namespace_and_image(colcon_install, weights, tmp_pa
     ros2 = Ros2(colcon_install, 24, tmp_path, extra_prefixes=(fake,))
     ros2.env["SIDE_FAKE_RVIZ_DIR"] = str(tmp_path)
     params = params_file(tmp_path, REPO / "config" / "depth.yaml", weights)
-    launch = Launch(ros2, tmp_path / "launch.log", "depth.launch.py", "rviz:=true", "namespace:=robot1/front",
-                    "image:=camera/image_raw", "rviz_frame:=base_link", f"params_file:={params}")
+    launch = Launch(
+        ros2,
+        tmp_path / "launch.log",
+        "depth.launch.py",
+        "rviz:=true",
+        "namespace:=robot1/front",
+        "image:=camera/image_raw",
+        "rviz_frame:=base_link",
+        f"params_file:={params}",
+    )
     try:
         launch.wait_for("active: /robot1/front/camera/image_raw -> /robot1/front/depth")
         launch.wait_for("process has finished cleanly")  # the stand-in exits at once
@@ -456,8 +513,7 @@ def test_rviz_config_follows_namespace_and_image(colcon_install, weights, tmp_pa
         assert args[args.index("-f") + 1] == "base_link"
         assert generated.parent != colcon_install / "share" / "side_ros" / "config"
         config = yaml.safe_load((tmp_path / "config.rviz").read_text())
-        topics = {d["Name"]: d["Topic"]["Value"] for d in config["Visualization Manager"]["Displays"]
-                  if "Topic" in d}
+        topics = {d["Name"]: d["Topic"]["Value"] for d in config["Visualization Manager"]["Displays"] if "Topic" in d}
         info = ros2.node_info("/robot1/front/side_depth")
         assert topics["Camera"] == "/robot1/front/camera/image_raw" and topics["Camera"] in info["Subscribers"]
         assert topics["Depth"] == "/robot1/front/depth"

@@ -44,9 +44,11 @@ REPO = Path(__file__).resolve().parent.parent
 DOMAIN_INPROC, DOMAIN_HOSTILE, DOMAIN_MEMORY, DOMAIN_STALL = 12, 13, 14, 19
 DOMAINS_SHUTDOWN = (15, 16)
 W, H = 64, 48
-RELIABLE_INPUTS = {f"qos_overrides.{t}.subscription.{k}": v
-                   for t in ("/cam/image", "/cam/image/compressed", "/cam/camera_info")
-                   for k, v in (("reliability", "reliable"), ("depth", 10))}
+RELIABLE_INPUTS = {
+    f"qos_overrides.{t}.subscription.{k}": v
+    for t in ("/cam/image", "/cam/image/compressed", "/cam/camera_info")
+    for k, v in (("reliability", "reliable"), ("depth", 10))
+}
 _stamps = itertools.count(1)
 
 
@@ -63,9 +65,16 @@ def _data(raw: bytes) -> array.array:
 
 def ros_env(domain: int) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "OMP_NUM_THREADS": "1",
-                "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-                "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)})
+    env.update(
+        {
+            "ROS_DOMAIN_ID": str(domain),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONUNBUFFERED": "1",
+            "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
+        }
+    )
     return env
 
 
@@ -120,8 +129,13 @@ class InProcess:
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx, domain_id=DOMAIN_INPROC)
         checkpoints = tiny_checkpoints(tmp / "weights")
-        self.node = DepthNode(context=self.ctx, cli_args=node_arguments(checkpoints, params={
-            "router": "low", "device": "cpu", "diagnostics_period": 0.1, **RELIABLE_INPUTS, **params}))
+        self.node = DepthNode(
+            context=self.ctx,
+            cli_args=node_arguments(
+                checkpoints,
+                params={"router": "low", "device": "cpu", "diagnostics_period": 0.1, **RELIABLE_INPUTS, **params},
+            ),
+        )
         self.probe = Probe(context=self.ctx)
         self.executors = []
         for n in (self.node, self.probe):
@@ -238,11 +252,14 @@ class NodeProcess:
         self.checkpoints = tiny_checkpoints(tmp.parent / "weights")
         self.log_path = tmp / "node.log"
         self.log = open(self.log_path, "w")
-        args = node_arguments(self.checkpoints, params={"router": "low", "device": "cpu", "diagnostics_period": 0.1,
-                                                        **RELIABLE_INPUTS, **(params or {})})
+        args = node_arguments(
+            self.checkpoints,
+            params={"router": "low", "device": "cpu", "diagnostics_period": 0.1, **RELIABLE_INPUTS, **(params or {})},
+        )
         cmd = [sys.executable, *(module or ["-m", "side_ros.ros.depth_node"]), *args]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=ros_env(domain), cwd=REPO,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=ros_env(domain), cwd=REPO, start_new_session=True
+        )
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx, domain_id=domain)
         self.probe = Probe(context=self.ctx)
@@ -358,9 +375,11 @@ RAW_KINDS = {
     "step 0": (lambda s: raw(s, step=0, data=bytes(W * 3 * H)), "bad_step"),
     "no data": (lambda s: raw(s, data=b""), "data_too_short"),
     "one byte short": (lambda s: raw(s, data=bytes(W * 3 * H - 1)), "data_too_short"),
-    "height 2^31-1 on 100 bytes": (lambda s: raw(s, height=2 ** 31 - 1, data=bytes(100)), "data_too_short"),
-    "width 2^30, step 2^32-1": (lambda s: raw(s, width=2 ** 30, height=1, step=2 ** 32 - 1, data=bytes(100)),
-                                "data_too_short"),
+    "height 2^31-1 on 100 bytes": (lambda s: raw(s, height=2**31 - 1, data=bytes(100)), "data_too_short"),
+    "width 2^30, step 2^32-1": (
+        lambda s: raw(s, width=2**30, height=1, step=2**32 - 1, data=bytes(100)),
+        "data_too_short",
+    ),
     "mono16 odd byte count": (lambda s: raw(s, encoding="mono16", data=bytes(W * 2 * H - 1)), "data_too_short"),
     "yuv422 odd width": (lambda s: raw(s, encoding="yuv422", width=5, height=4), "conversion_failed"),
     "10000x1 rgb8 (30 KB)": (lambda s: raw(s, width=10000, height=1), "image_too_large"),
@@ -375,20 +394,24 @@ RAW_KINDS = {
 COMPRESSED_KINDS = {
     "garbage bytes": (lambda s: compressed(s, bytes(range(256)) * 4), "decode_failed"),
     "no data": (lambda s: compressed(s, b""), "empty_image"),
-    "compressedDepth format": (lambda s: compressed(s, _png(pattern()), "16UC1; compressedDepth png"),
-                               "unsupported_encoding"),
+    "compressedDepth format": (
+        lambda s: compressed(s, _png(pattern()), "16UC1; compressedDepth png"),
+        "unsupported_encoding",
+    ),
     "truncated PNG": (lambda s: compressed(s, _png(pattern())[:200]), "decode_failed"),
     "PNG bomb 20000x20000 (389 KB)": (lambda s: compressed(s, PNG_BOMB()), "image_too_large"),
     "PNG 10000x1": (lambda s: compressed(s, _png(np.zeros((1, 10000, 3), np.uint8))), "image_too_large"),
     "1 MB format string": (lambda s: compressed(s, _jpeg(pattern()), "j" * MB), "published"),
-    "16-bit PNG": (lambda s: compressed(s, _png((np.random.default_rng(0).random((H, W)) * 65535)
-                                                .astype(np.uint16))), "published"),
+    "16-bit PNG": (
+        lambda s: compressed(s, _png((np.random.default_rng(0).random((H, W)) * 65535).astype(np.uint16))),
+        "published",
+    ),
 }
 INFO_KINDS = {
     "NaN intrinsics": (lambda s: info(s, p=[float("nan")] * 12, k=[float("nan")] * 9), "invalid_camera_info"),
     "zero P and K": (lambda s: info(s, p=[0.0] * 12, k=[0.0] * 9), "invalid_camera_info"),
     "other image size": (lambda s: info(s, width=W * 3, height=H * 3), "camera_info_size_mismatch"),
-    "width 2^32-1": (lambda s: info(s, width=2 ** 32 - 1, height=2 ** 32 - 1), "camera_info_size_mismatch"),
+    "width 2^32-1": (lambda s: info(s, width=2**32 - 1, height=2**32 - 1), "camera_info_size_mismatch"),
     "1 MB distortion model": (lambda s: info(s, distortion_model="d" * MB), "published"),
     "100000 distortion coefficients": (lambda s: info(s, d=[0.1] * 100000), "published"),
 }
@@ -421,8 +444,9 @@ def test_hostile_inputs_are_dropped_with_their_reason_and_the_node_keeps_answeri
                 published += 1
             else:
                 expected[outcome] = expected.get(outcome, 0) + 1
-            assert wait_for(lambda: node.settled(received), 60), \
+            assert wait_for(lambda: node.settled(received), 60), (
                 f"{kind}: not counted; last diagnostics {node.diagnostics()}; log:\n{node.log_text()[-3000:]}"
+            )
             check = next(_stamps)
             node.probe.info_pub.publish(info(check))
             pub.publish(valid(check))
@@ -450,20 +474,22 @@ def test_hostile_inputs_are_dropped_with_their_reason_and_the_node_keeps_answeri
         diag = None
         assert wait_for(lambda: bool(node.settled(received)), 30)
         diag = node.settled(received)
-        dropped = {k[len("dropped."):]: int(v) for k, v in diag.items() if k.startswith("dropped.")}
+        dropped = {k[len("dropped.") :]: int(v) for k, v in diag.items() if k.startswith("dropped.")}
         assert int(diag["frames_received"]) == received == int(diag["frames_published"]) + sum(dropped.values())
         assert (int(diag["frames_published"]), dropped) == (published, expected)
         # Every published frame's cloud is published or dropped with a reason (which CameraInfo a frame is paired
         # with depends on arrival order, so the reasons are checked as a set, the sum exactly).
-        cloud_drops = {k[len("clouds_dropped."):]: int(v) for k, v in diag.items() if k.startswith("clouds_dropped.")}
+        cloud_drops = {k[len("clouds_dropped.") :]: int(v) for k, v in diag.items() if k.startswith("clouds_dropped.")}
         assert int(diag["clouds_published"]) + sum(cloud_drops.values()) == published
         assert set(cloud_drops) <= set(clouds) | {"camera_info_size_mismatch", "no_camera_info"}, cloud_drops
         log = node.log_text()
         assert "Traceback" not in log and max(len(line) for line in log.splitlines()) < 2000
         assert "rgb9" in log and "(1048576 characters)" in log  # the 1 MB encoding, cut short
-        print(f"\nhostile kinds: {kinds} ({len(RAW_KINDS)} Image, {len(COMPRESSED_KINDS)} CompressedImage, "
-              f"{len(INFO_KINDS)} CameraInfo); frames received {received} = published {published} + dropped "
-              f"{sum(dropped.values())} {dropped}")
+        print(
+            f"\nhostile kinds: {kinds} ({len(RAW_KINDS)} Image, {len(COMPRESSED_KINDS)} CompressedImage, "
+            f"{len(INFO_KINDS)} CameraInfo); frames received {received} = published {published} + dropped "
+            f"{sum(dropped.values())} {dropped}"
+        )
     finally:
         node.close()
     assert node.proc.returncode == 0
@@ -478,8 +504,10 @@ def test_large_inputs_keep_memory_bounded(tmp_path_factory):
         assert node.depth_for(_send(node, valid_image))
         peaks = {"start": node.peak_rss_mb()}
         received = 1
-        inputs = [("10000x1 rgb8 (30 KB)", lambda s: raw(s, width=10000, height=1), node.probe.image_pub),
-                  ("8000x6000 rgb8 (144 MB)", lambda s: raw(s, width=8000, height=6000), node.probe.image_pub)]
+        inputs = [
+            ("10000x1 rgb8 (30 KB)", lambda s: raw(s, width=10000, height=1), node.probe.image_pub),
+            ("8000x6000 rgb8 (144 MB)", lambda s: raw(s, width=8000, height=6000), node.probe.image_pub),
+        ]
         for name, build, pub in inputs:
             pub.publish(build(next(_stamps)))
             received += 1
@@ -560,8 +588,7 @@ def test_ctrl_c_while_frames_stream_exits_0_twenty_times_in_twenty(tmp_path_fact
                 results[run] = (None, f"run failed before the signal: {type(exc).__name__}: {exc}")
 
     domains = DOMAINS_SHUTDOWN  # two nodes at a time: the machine has two cores
-    lanes = [threading.Thread(target=worker, args=(d, list(range(i, 20, len(domains)))))
-             for i, d in enumerate(domains)]
+    lanes = [threading.Thread(target=worker, args=(d, list(range(i, 20, len(domains))))) for i, d in enumerate(domains)]
     for lane in lanes:
         lane.start()
     for lane in lanes:
@@ -577,19 +604,20 @@ def test_ctrl_c_while_frames_stream_exits_0_twenty_times_in_twenty(tmp_path_fact
 def test_a_stalled_frame_makes_the_process_exit_1_for_respawn(tmp_path_factory):
     """The node process itself (main()): a frame stuck in the network past watchdog_timeout ends the process with
     status 1 and a FATAL line, so that launch's respawn starts a fresh one."""
-    script = ("import sys\n"
-              "from side_ros.ros import depth_node\n"
-              f"sys.path.insert(0, {str(REPO / 'test')!r})\n"
-              "from test_ros_faults import install_faulty\n"
-              "class Stalling(depth_node.DepthNode):\n"
-              "    def on_configure(self, state):\n"
-              "        result = super().on_configure(state)\n"
-              "        install_faulty(self).mode = 'block'\n"
-              "        return result\n"
-              "depth_node.DepthNode = Stalling\n"
-              "depth_node.main(sys.argv[1:])\n")
-    node = NodeProcess(tmp_path_factory.mktemp("stall"), DOMAIN_STALL, {"watchdog_timeout": 1.0},
-                       module=["-c", script])
+    script = (
+        "import sys\n"
+        "from side_ros.ros import depth_node\n"
+        f"sys.path.insert(0, {str(REPO / 'test')!r})\n"
+        "from test_ros_faults import install_faulty\n"
+        "class Stalling(depth_node.DepthNode):\n"
+        "    def on_configure(self, state):\n"
+        "        result = super().on_configure(state)\n"
+        "        install_faulty(self).mode = 'block'\n"
+        "        return result\n"
+        "depth_node.DepthNode = Stalling\n"
+        "depth_node.main(sys.argv[1:])\n"
+    )
+    node = NodeProcess(tmp_path_factory.mktemp("stall"), DOMAIN_STALL, {"watchdog_timeout": 1.0}, module=["-c", script])
     try:
         node.ready()
         _send(node, valid_image)

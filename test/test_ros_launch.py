@@ -17,8 +17,11 @@ CONFIG = REPO / "config"
 
 
 def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-            and (getattr(n.func, "id", None) == name or getattr(n.func, "attr", None) == name)]
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and (getattr(n.func, "id", None) == name or getattr(n.func, "attr", None) == name)
+    ]
 
 
 def _const(node: ast.AST):
@@ -88,20 +91,27 @@ def test_rviz_template_shows_image_depth_colormap_and_points(rviz):
     assert displays[rviz_config.CAMERA_DISPLAY]["Class"] == "rviz_default_plugins/Image"
 
 
-@pytest.mark.parametrize("namespace,image,expected_ns,expected_image", [
-    ("side", "/camera/image_raw", "/side", "/camera/image_raw"),
-    ("robot1/front", "camera/image_raw", "/robot1/front", "/robot1/front/camera/image_raw"),
-    ("/arm/", "/arm_cam/color", "/arm", "/arm_cam/color"),
-    ("", "image", "", "/image"),
-])
+@pytest.mark.parametrize(
+    "namespace,image,expected_ns,expected_image",
+    [
+        ("side", "/camera/image_raw", "/side", "/camera/image_raw"),
+        ("robot1/front", "camera/image_raw", "/robot1/front", "/robot1/front/camera/image_raw"),
+        ("/arm/", "/arm_cam/color", "/arm", "/arm_cam/color"),
+        ("", "image", "", "/image"),
+    ],
+)
 def test_rviz_config_follows_namespace_and_image(tmp_path, namespace, image, expected_ns, expected_image):
     template = yaml.safe_load((CONFIG / "kitti.rviz").read_text())
     path = rviz_config.write_rendered(CONFIG / "kitti.rviz", namespace=namespace, image=image, directory=tmp_path)
     rendered = yaml.safe_load(path.read_text())
     topics = {d["Name"]: d["Topic"]["Value"] for d in rendered["Visualization Manager"]["Displays"] if "Topic" in d}
-    assert topics == {"Camera": expected_image, "Depth": f"{expected_ns}/depth",
-                      "Depth colormap": f"{expected_ns}/depth/colormap", "Points": f"{expected_ns}/points",
-                      "Velodyne": "/kitti/velodyne_points"}  # not a side_ros topic: unchanged
+    assert topics == {
+        "Camera": expected_image,
+        "Depth": f"{expected_ns}/depth",
+        "Depth colormap": f"{expected_ns}/depth/colormap",
+        "Points": f"{expected_ns}/points",
+        "Velodyne": "/kitti/velodyne_points",
+    }  # not a side_ros topic: unchanged
     # everything but the topics is the template's
     for display in template["Visualization Manager"]["Displays"]:
         display.pop("Topic", None)

@@ -43,11 +43,25 @@ pytestmark = pytest.mark.ros
 DOMAIN = 71
 W, H = 640, 480
 FX, FY, CX, CY = 525.0, 520.0, 319.5, 239.5
-DEFAULTS = {"router": "coarse_depth", "sigma": 5.89, "top_k": 15, "voting": "majority", "points.color": True,
-            "points.stride": 1, "points.min_depth": 0.0, "points.max_depth": 0.0, "points.enabled": True,
-            "points.min_confidence": 0.0}
-PER_IMAGE_ROUTING = {"routing.route_every": 1, "routing.min_dwell": 0, "routing.hysteresis_sigma": 0.0,
-                     "routing.hysteresis_votes": 0.0, "routing.drift": 0.0}
+DEFAULTS = {
+    "router": "coarse_depth",
+    "sigma": 5.89,
+    "top_k": 15,
+    "voting": "majority",
+    "points.color": True,
+    "points.stride": 1,
+    "points.min_depth": 0.0,
+    "points.max_depth": 0.0,
+    "points.enabled": True,
+    "points.min_confidence": 0.0,
+}
+PER_IMAGE_ROUTING = {
+    "routing.route_every": 1,
+    "routing.min_dwell": 0,
+    "routing.hysteresis_sigma": 0.0,
+    "routing.hysteresis_votes": 0.0,
+    "routing.drift": 0.0,
+}
 _stamps = itertools.count(1)
 
 
@@ -114,7 +128,7 @@ def pattern_image(h, w, seed=0):
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w]
     img = np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) % 256], axis=2).astype(np.uint8)
-    img[h // 4:h // 2, w // 4:w // 2] = rng.integers(0, 256, 3, dtype=np.uint8)
+    img[h // 4 : h // 2, w // 4 : w // 2] = rng.integers(0, 256, 3, dtype=np.uint8)
     return img
 
 
@@ -131,15 +145,26 @@ def harness(tmp_path_factory):
     checkpoints = tiny_checkpoints(tmp_path_factory.mktemp("weights"), places=True)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=DOMAIN)
-    node = DepthNode(context=ctx, cli_args=node_arguments(
-        checkpoints, params={"diagnostics_period": 0.2, "warn_throttle_period": 60.0, "device": "cpu",
-                             # most tests check each frame's own decision: per-image routing, as in the paper;
-                             # test_routing_schedule_is_live_and_the_scene_says_raw_and_smoothed sets its own
-                             **PER_IMAGE_ROUTING,
-                             # bursts of 640x480 frames must all arrive to check the accounting exactly
-                             **{f"qos_overrides.{t}.subscription.{k}": v
-                                for t in ("/cam/image", "/cam/image/compressed")
-                                for k, v in (("reliability", "reliable"), ("depth", 50))}}))
+    node = DepthNode(
+        context=ctx,
+        cli_args=node_arguments(
+            checkpoints,
+            params={
+                "diagnostics_period": 0.2,
+                "warn_throttle_period": 60.0,
+                "device": "cpu",
+                # most tests check each frame's own decision: per-image routing, as in the paper;
+                # test_routing_schedule_is_live_and_the_scene_says_raw_and_smoothed sets its own
+                **PER_IMAGE_ROUTING,
+                # bursts of 640x480 frames must all arrive to check the accounting exactly
+                **{
+                    f"qos_overrides.{t}.subscription.{k}": v
+                    for t in ("/cam/image", "/cam/image/compressed")
+                    for k, v in (("reliability", "reliable"), ("depth", 50))
+                },
+            },
+        ),
+    )
     probe = Probe(context=ctx)
     executors = []
     for n in (node, probe):
@@ -184,7 +209,11 @@ def test_640x480_depth_cloud_colormap_scene(ros):
     c = out["points"]
     assert (c.width, c.height, c.point_step, c.row_step) == (W, H, 32, 32 * W)
     assert [(f.name, f.offset, f.datatype, f.count) for f in c.fields] == [
-        ("x", 0, 7, 1), ("y", 4, 7, 1), ("z", 8, 7, 1), ("rgb", 16, 7, 1)]
+        ("x", 0, 7, 1),
+        ("y", 4, 7, 1),
+        ("z", 8, 7, 1),
+        ("rgb", 16, 7, 1),
+    ]
     assert not c.is_dense and not c.is_bigendian and len(c.data) == 32 * W * H
     assert c.header == d.header
     cloud = cloud_array(c)
@@ -221,8 +250,13 @@ def test_every_encoding_gives_the_same_depth(ros):
     rgb = pattern_image(120, 160, seed=2)
     ros.probe.info_pub.publish(camera_info_msg(160, 120, 100.0, 100.0, 80.0, 60.0))
     reference = depth_array(ros.frame(rgb, "rgb8")["depth"])
-    for encoding, step in [("bgr8", None), ("rgba8", None), ("bgra8", None), ("rgb8", 160 * 3 + 13),
-                           ("bgra8", 160 * 4 + 64)]:
+    for encoding, step in [
+        ("bgr8", None),
+        ("rgba8", None),
+        ("bgra8", None),
+        ("rgb8", 160 * 3 + 13),
+        ("bgra8", 160 * 4 + 64),
+    ]:
         got = depth_array(ros.frame(rgb, encoding, step=step)["depth"])
         np.testing.assert_array_equal(got, reference, err_msg=f"{encoding} step {step}")
     with compressed_transport(ros):
@@ -320,7 +354,11 @@ def test_scene_classification_top_k_and_voting_follow(ros):
     assert all(r.successful for r in ros.set(top_k=5, voting="majority"))
     s = ros.frame(keys=("scene",))["scene"]
     assert (s["router"], s["method"], s["top_k"], s["low_votes"] + s["high_votes"]) == (
-        "scene_classification", "majority", 5, 5)
+        "scene_classification",
+        "majority",
+        5,
+        5,
+    )
     assert all(r.successful for r in ros.set(top_k=30, voting="weighted"))
     s = ros.frame(keys=("scene",))["scene"]
     assert (s["method"], s["top_k"], s["threshold"]) == ("weighted", 30, 0.5) and 0 <= s["score"] <= 1
@@ -332,16 +370,19 @@ def test_scene_classification_top_k_and_voting_follow(ros):
     assert ros.frame(keys=("scene",))["scene"]["range"] == "low"
 
 
-@pytest.mark.parametrize("name, value, reason", [
-    ("sigma", -1.0, "range"),
-    ("top_k", 0, "range"),
-    ("router", "nearest_wall", "must be one of"),
-    ("voting", "unanimous", "must be one of"),
-    ("weights.coarse", "/nonexistent/coarse.pt", "not found"),
-    ("weights.low", "", "empty path"),
-    ("device", "tpu", "device must be"),
-    ("points.stride", 0, "range"),
-])
+@pytest.mark.parametrize(
+    "name, value, reason",
+    [
+        ("sigma", -1.0, "range"),
+        ("top_k", 0, "range"),
+        ("router", "nearest_wall", "must be one of"),
+        ("voting", "unanimous", "must be one of"),
+        ("weights.coarse", "/nonexistent/coarse.pt", "not found"),
+        ("weights.low", "", "empty path"),
+        ("device", "tpu", "device must be"),
+        ("points.stride", 0, "range"),
+    ],
+)
 def test_bad_values_are_refused_and_frames_keep_flowing(ros, name, value, reason):
     before = ros.node.get_parameter(name).value
     result = ros.node.set_parameters([Parameter(name, value=value)])[0]
@@ -362,8 +403,10 @@ def test_corrupt_weight_file_is_refused_and_old_network_stays(ros, tmp_path):
 def test_checkpoint_of_another_network_is_refused_live(ros):
     """The shipped high-range file as the coarse network, the shipped coarse file as the low-range one: both load
     without a shape error, so only the checkpoint's own record of what it is can refuse them."""
-    for name, value, network in (("weights.coarse", "models/high.pt", "high"), ("weights.low", "models/coarse.pt",
-                                                                                "coarse")):
+    for name, value, network in (
+        ("weights.coarse", "models/high.pt", "high"),
+        ("weights.low", "models/coarse.pt", "coarse"),
+    ):
         before = ros.node.get_parameter(name).value
         result = ros.node.set_parameters([Parameter(name, value=value)])[0]
         assert not result.successful and f"holds the {network} network" in result.reason, result.reason
@@ -414,13 +457,16 @@ def _bad(msg_change):
     return msg
 
 
-@pytest.mark.parametrize("mutate, reason", [
-    (lambda m: setattr(m, "encoding", "weird42"), "unsupported_encoding"),
-    (lambda m: setattr(m, "encoding", "32FC1"), "unsupported_encoding"),
-    (lambda m: setattr(m, "data", m.data[:50]), "data_too_short"),
-    (lambda m: (setattr(m, "height", 0), setattr(m, "width", 0)), "empty_image"),
-    (lambda m: setattr(m, "step", 5), "bad_step"),
-])
+@pytest.mark.parametrize(
+    "mutate, reason",
+    [
+        (lambda m: setattr(m, "encoding", "weird42"), "unsupported_encoding"),
+        (lambda m: setattr(m, "encoding", "32FC1"), "unsupported_encoding"),
+        (lambda m: setattr(m, "data", m.data[:50]), "data_too_short"),
+        (lambda m: (setattr(m, "height", 0), setattr(m, "width", 0)), "empty_image"),
+        (lambda m: setattr(m, "step", 5), "bad_step"),
+    ],
+)
 def test_bad_input_is_dropped_with_its_reason(ros, mutate, reason):
     before = ros.node.stats.snapshot()
     ros.send(_bad(mutate))
@@ -445,8 +491,13 @@ def test_nan_intrinsics_and_size_mismatch_drop_only_the_cloud(ros):
     assert wait_for(lambda: np.isnan(ros.node.latest_camera_info.p[0]), 5)
     before = ros.node.stats.snapshot()
     ros.frame(keys=("depth",))  # depth is still published
-    assert wait_for(lambda: ros.node.stats.snapshot().clouds_dropped.get("invalid_camera_info", 0)
-                    == before.clouds_dropped.get("invalid_camera_info", 0) + 1, 5)
+    assert wait_for(
+        lambda: (
+            ros.node.stats.snapshot().clouds_dropped.get("invalid_camera_info", 0)
+            == before.clouds_dropped.get("invalid_camera_info", 0) + 1
+        ),
+        5,
+    )
     ros.probe.info_pub.publish(camera_info_msg(W // 2, H // 2, FX, FY, CX, CY))
     assert wait_for(lambda: ros.node.latest_camera_info.width == W // 2, 5)
     ros.frame(keys=("depth",))
@@ -462,8 +513,9 @@ def test_frames_faster_than_inference_keep_the_newest_and_counts_add_up(ros):
     for m in msgs:
         ros.send(m)  # back to back: far faster than the network
     last = (msgs[-1].header.stamp.sec, 0)
-    assert wait_for(lambda: any((d.header.stamp.sec, d.header.stamp.nanosec) == last
-                                for d in ros.probe.messages("depth")), 30), "newest frame was not processed"
+    assert wait_for(
+        lambda: any((d.header.stamp.sec, d.header.stamp.nanosec) == last for d in ros.probe.messages("depth")), 30
+    ), "newest frame was not processed"
     received0 = int(quiet["frames_received"])
     diag = ros.diagnostics_after(lambda v: int(v["frames_received"]) == received0 + n and v["frames_in_flight"] == "0")
     published, dropped = int(diag["frames_published"]), int(diag["frames_dropped"])
@@ -493,8 +545,12 @@ def test_lifecycle_transitions_over_the_service(ros):
 
 def test_camera_info_missing_still_publishes_depth(harness):
     """A second node whose camera_info topic never gets a message: depth yes, cloud dropped with its reason."""
-    node = DepthNode("side_depth_noinfo", namespace="noinfo", context=harness.ctx, cli_args=node_arguments(
-        harness.checkpoints, camera_info="/nobody/camera_info", params={"router": "low"}))
+    node = DepthNode(
+        "side_depth_noinfo",
+        namespace="noinfo",
+        context=harness.ctx,
+        cli_args=node_arguments(harness.checkpoints, camera_info="/nobody/camera_info", params={"router": "low"}),
+    )
     ex = SingleThreadedExecutor(context=harness.ctx)
     ex.add_node(node)
     threading.Thread(target=_spin, args=(ex,), daemon=True).start()
@@ -531,8 +587,12 @@ def test_routing_schedule_is_live_and_the_scene_says_raw_and_smoothed(ros):
     """routing.* parameters change the stream's schedule live; /side/scene gives the range used, the router's own
     decision when it ran (null between re-routes) and why; bad values are refused; diagnostics count routings."""
     try:
-        assert all(r.successful for r in ros.set(routing__route_every=3, routing__min_dwell=0, routing__drift=0.0,
-                                                 routing__hysteresis_sigma=0.05))
+        assert all(
+            r.successful
+            for r in ros.set(
+                routing__route_every=3, routing__min_dwell=0, routing__drift=0.0, routing__hysteresis_sigma=0.05
+            )
+        )
         score = ros.frame(keys=("scene",))["scene"]["score"]
         assert ros.set(sigma=score * 2)[0].successful  # a routing setting changed: the next frame is routed
         scenes = [ros.frame(keys=("scene",))["scene"] for _ in range(6)]
@@ -545,8 +605,9 @@ def test_routing_schedule_is_live_and_the_scene_says_raw_and_smoothed(ros):
         # hysteresis: two views whose statistics straddle sigma flip the router's decision every frame, while
         # the range used stays where it was, held by the band
         views = [pattern_image(H, W, seed=0), np.zeros((H, W, 3), np.uint8)]  # mean coarse depth differs by 0.1 %
-        assert all(r.successful for r in ros.set(routing__route_every=1, routing__hysteresis_sigma=0.0,
-                                                 statistic="mean"))
+        assert all(
+            r.successful for r in ros.set(routing__route_every=1, routing__hysteresis_sigma=0.0, statistic="mean")
+        )
         sa, sb = (ros.frame(v, keys=("scene",))["scene"]["raw"]["score"] for v in views)
         assert sa != sb
         sigma = (sa + sb) / 2
@@ -558,9 +619,13 @@ def test_routing_schedule_is_live_and_the_scene_says_raw_and_smoothed(ros):
         assert any(s["schedule"]["held"] == "hysteresis" for s in out)
         values = ros.diagnostics_after(lambda v: int(v["routing.routes"]) > 0)
         assert values["routing.range"] == out[-1]["range"]
-        for name, value, reason in (("routing.route_every", 0, "range"), ("routing.hysteresis_sigma", 0.7, "range"),
-                                    ("routing.min_dwell", -1, "range"), ("precision", "float16", "CUDA"),
-                                    ("precision", "double", "must be one of")):
+        for name, value, reason in (
+            ("routing.route_every", 0, "range"),
+            ("routing.hysteresis_sigma", 0.7, "range"),
+            ("routing.min_dwell", -1, "range"),
+            ("precision", "float16", "CUDA"),
+            ("precision", "double", "must be one of"),
+        ):
             before = ros.node.get_parameter(name).value
             result = ros.node.set_parameters([Parameter(name, value=value)])[0]
             if name == "precision" and value == "float16" and torch.cuda.is_available():
@@ -568,8 +633,10 @@ def test_routing_schedule_is_live_and_the_scene_says_raw_and_smoothed(ros):
             assert not result.successful and reason in result.reason, (name, result.reason)
             assert ros.node.get_parameter(name).value == before
     finally:
-        assert all(r.successful for r in ros.set(statistic="", **{k.replace(".", "__"): v
-                                                                  for k, v in PER_IMAGE_ROUTING.items()}))
+        assert all(
+            r.successful
+            for r in ros.set(statistic="", **{k.replace(".", "__"): v for k, v in PER_IMAGE_ROUTING.items()})
+        )
 
 
 def test_precision_override_and_the_path_in_diagnostics(ros):
@@ -617,8 +684,12 @@ def _change_state(probe, node_name, transition_id):
 
 
 def _side_node(harness, name, params):
-    node = DepthNode(name, namespace=name, context=harness.ctx, cli_args=node_arguments(
-        harness.checkpoints, image=f"/{name}/image", params=params))
+    node = DepthNode(
+        name,
+        namespace=name,
+        context=harness.ctx,
+        cli_args=node_arguments(harness.checkpoints, image=f"/{name}/image", params=params),
+    )
     ex = SingleThreadedExecutor(context=harness.ctx)
     ex.add_node(node)
     threading.Thread(target=_spin, args=(ex,), daemon=True).start()
@@ -669,21 +740,30 @@ class HumbleDepthNode(DepthNode):
 @pytest.mark.parametrize("node_class", [DepthNode, HumbleDepthNode])
 def test_parameter_changes_validate_then_apply_with_and_without_a_post_set_callback(harness, tmp_path, node_class):
     name = f"params_{node_class.__name__.lower()}"
-    node = node_class(name, namespace=name, context=harness.ctx, cli_args=node_arguments(
-        harness.checkpoints, image=f"/{name}/image", params={"router": "low", "device": "cpu"}))
+    node = node_class(
+        name,
+        namespace=name,
+        context=harness.ctx,
+        cli_args=node_arguments(harness.checkpoints, image=f"/{name}/image", params={"router": "low", "device": "cpu"}),
+    )
     try:
         pipe = node.pipeline
         broken = tmp_path / "broken.pt"
         broken.write_bytes(b"not a checkpoint")
         coarse = pipe.network("coarse")
-        refused = node.set_parameters_atomically([Parameter("weights.coarse", value=str(broken)),
-                                                  Parameter("router", value="coarse_depth"),
-                                                  Parameter("sigma", value=2.0)])
+        refused = node.set_parameters_atomically(
+            [
+                Parameter("weights.coarse", value=str(broken)),
+                Parameter("router", value="coarse_depth"),
+                Parameter("sigma", value=2.0),
+            ]
+        )
         assert not refused.successful and "weights.coarse" in refused.reason
         assert (node.get_parameter("router").value, pipe.router, pipe.sigma) == ("low", "low", 5.89)
         assert pipe.network("coarse") is coarse
-        accepted = node.set_parameters_atomically([Parameter("router", value="coarse_depth"),
-                                                   Parameter("sigma", value=2.0)])
+        accepted = node.set_parameters_atomically(
+            [Parameter("router", value="coarse_depth"), Parameter("sigma", value=2.0)]
+        )
         assert accepted.successful
         assert (node.get_parameter("router").value, pipe.router, pipe.sigma) == ("coarse_depth", "coarse_depth", 2.0)
     finally:
@@ -732,8 +812,9 @@ def test_routing_follows_live_changes_while_frames_stream(ros):
     finally:
         stop.set()
         thread.join()
-    after = ros.diagnostics_after(lambda v: v["frames_in_flight"] == "0"
-                                  and int(v["frames_received"]) > int(before["frames_received"]))
+    after = ros.diagnostics_after(
+        lambda v: v["frames_in_flight"] == "0" and int(v["frames_received"]) > int(before["frames_received"])
+    )
     assert int(after["frames_received"]) == int(after["frames_published"]) + int(after["frames_dropped"])
     assert int(after["frames_published"]) - int(before["frames_published"]) >= 6
 
@@ -742,12 +823,17 @@ def test_sigma_follows_the_coarse_checkpoint_until_set_and_again_at_zero(harness
     from side_ros.networks.checkpoint import load_sidenet, save_sidenet_checkpoint
 
     model, _ = load_sidenet(harness.checkpoints["coarse"])
-    calibrated = save_sidenet_checkpoint(model, tmp_path / "calibrated.pt",
-                                         {"recommended_sigma": 3.25, "recommended_statistic": "p90"})
+    calibrated = save_sidenet_checkpoint(
+        model, tmp_path / "calibrated.pt", {"recommended_sigma": 3.25, "recommended_statistic": "p90"}
+    )
     name = "sigma_default"
     ckpts = {**harness.checkpoints, "coarse": calibrated}
-    node = DepthNode(name, namespace=name, context=harness.ctx, cli_args=node_arguments(
-        ckpts, image=f"/{name}/image", params={"device": "cpu"}))
+    node = DepthNode(
+        name,
+        namespace=name,
+        context=harness.ctx,
+        cli_args=node_arguments(ckpts, image=f"/{name}/image", params={"device": "cpu"}),
+    )
     try:
         pipe = node.pipeline
         assert node.get_parameter("sigma").value == 0.0 and node.get_parameter("statistic").value == ""

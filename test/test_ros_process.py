@@ -43,9 +43,16 @@ FX, FY, CX, CY = 500.0, 500.0, 320.0, 240.0
 
 def ros_env(domain: int, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "OMP_NUM_THREADS": "1",
-                "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-                "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)})
+    env.update(
+        {
+            "ROS_DOMAIN_ID": str(domain),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONUNBUFFERED": "1",
+            "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
+        }
+    )
     env.update(extra)
     return env
 
@@ -56,16 +63,36 @@ class NodeProcess:
     def __init__(self, tmp: Path):
         self.checkpoints = tiny_checkpoints(tmp / "weights")
         self.log_path = tmp / "node.log"
-        cmd = [sys.executable, "-m", "side_ros.ros.depth_node", "--ros-args",
-               "--params-file", str(REPO / "config" / "depth.yaml"),
-               "-r", "image:=/cam/image", "-r", "camera_info:=/cam/camera_info",
-               "-p", f"weights.low:={self.checkpoints['low']}", "-p", f"weights.high:={self.checkpoints['high']}",
-               "-p", f"weights.coarse:={tmp / 'missing' / 'coarse.pt'}",
-               # 640x480 rgb8 is 0.9 MB: between processes it needs a reliable subscription (README)
-               "-p", "qos_overrides./cam/image.subscription.reliability:=reliable",
-               # reliable camera_info too: a best-effort reader drops what arrives before it has matched the writer
-               "-p", "qos_overrides./cam/camera_info.subscription.reliability:=reliable",
-               "-p", "device:=cpu", "-p", "diagnostics_period:=0.25", "-p", "warn_throttle_period:=30.0"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "side_ros.ros.depth_node",
+            "--ros-args",
+            "--params-file",
+            str(REPO / "config" / "depth.yaml"),
+            "-r",
+            "image:=/cam/image",
+            "-r",
+            "camera_info:=/cam/camera_info",
+            "-p",
+            f"weights.low:={self.checkpoints['low']}",
+            "-p",
+            f"weights.high:={self.checkpoints['high']}",
+            "-p",
+            f"weights.coarse:={tmp / 'missing' / 'coarse.pt'}",
+            # 640x480 rgb8 is 0.9 MB: between processes it needs a reliable subscription (README)
+            "-p",
+            "qos_overrides./cam/image.subscription.reliability:=reliable",
+            # reliable camera_info too: a best-effort reader drops what arrives before it has matched the writer
+            "-p",
+            "qos_overrides./cam/camera_info.subscription.reliability:=reliable",
+            "-p",
+            "device:=cpu",
+            "-p",
+            "diagnostics_period:=0.25",
+            "-p",
+            "warn_throttle_period:=30.0",
+        ]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=ros_env(DOMAIN), cwd=REPO)
         self.ctx = rclpy.Context()
@@ -210,8 +237,9 @@ def test_live_routing_changes_and_refusals_through_the_parameter_service(node):
     assert json.loads(node.outputs(node.send(), keys=("scene",))["scene"].data)["range"] == "high"
     assert node.set(sigma=score * 2)[0].successful
     assert json.loads(node.outputs(node.send(), keys=("scene",))["scene"].data)["range"] == "low"
-    refused = node.set(sigma=-2.0) + node.set(top_k=0) + node.set(router="oracle") + \
-        node.set(weights__low="/no/such/low.pt")
+    refused = (
+        node.set(sigma=-2.0) + node.set(top_k=0) + node.set(router="oracle") + node.set(weights__low="/no/such/low.pt")
+    )
     assert [r.successful for r in refused] == [False] * 4
     assert "not found" in refused[3].reason and "router" in refused[2].reason
     assert node.outputs(node.send(), keys=("depth",))  # still publishing
@@ -247,13 +275,25 @@ def test_colcon_build_installs_the_depth_node(tmp_path, colcon_install):
     assert exe.is_file() and os.access(exe, os.X_OK), "setup.py needs the depth_node console script"
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "side_ros").is_file()
     share = prefix / "share" / "side_ros"
-    for rel in ("launch/depth.launch.py", "launch/kitti.launch.py", "config/depth.yaml", "config/kitti.yaml",
-                "config/side.rviz", "package.xml"):
+    for rel in (
+        "launch/depth.launch.py",
+        "launch/kitti.launch.py",
+        "config/depth.yaml",
+        "config/kitti.yaml",
+        "config/side.rviz",
+        "package.xml",
+    ):
         assert (share / rel).is_file(), rel
     site = next((prefix / "lib").glob("python3*/site-packages"))
     env = ros_env(DOMAIN + 1, AMENT_PREFIX_PATH=str(prefix), PYTHONPATH=str(site))
-    proc = subprocess.Popen([str(exe), "--ros-args", "-p", "device:=cpu"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(exe), "--ros-args", "-p", "device:=cpu"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         lines = []

@@ -61,14 +61,17 @@ def test_validate_reads_new_weights_and_changes_nothing_until_apply(weights, tmp
     assert s.values["sigma"] == 2.5 and s.pipeline.sigma == 2.5
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"sigma": -1.0}, "sigma must be in"),
-    ({"router": "nearest_wall"}, "must be one of"),
-    ({"weights.low": ""}, "empty path"),
-    ({"weights.high": "/nonexistent/high.pt"}, "weights.high: .*not found"),
-    ({"router": "scene_classification"}, "needs the places network"),
-    ({"weights.coarse": "BROKEN", "sigma": 2.0}, "weights.coarse"),  # the valid sigma is refused with it
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"sigma": -1.0}, "sigma must be in"),
+        ({"router": "nearest_wall"}, "must be one of"),
+        ({"weights.low": ""}, "empty path"),
+        ({"weights.high": "/nonexistent/high.pt"}, "weights.high: .*not found"),
+        ({"router": "scene_classification"}, "needs the places network"),
+        ({"weights.coarse": "BROKEN", "sigma": 2.0}, "weights.coarse"),  # the valid sigma is refused with it
+    ],
+)
 def test_a_refused_change_leaves_every_value_and_network(weights, tmp_path, change, reason):
     s = configured(weights)
     broken = tmp_path / "broken.pt"

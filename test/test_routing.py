@@ -103,16 +103,17 @@ def test_coarse_depth_routing_on_both_sides_of_sigma() -> None:
     assert dmax.shape == (2,)
     for i in range(2):
         d = float(dmax[i])
-        assert coarse_depth(model, rgb[i:i + 1], sigma=d * 0.99)[0].range == "high"
-        low = coarse_depth(model, rgb[i:i + 1], sigma=d * 1.01)[0]
+        assert coarse_depth(model, rgb[i : i + 1], sigma=d * 0.99)[0].range == "high"
+        low = coarse_depth(model, rgb[i : i + 1], sigma=d * 1.01)[0]
         assert low.range == "low" and low.score == pytest.approx(d) and low.router == "coarse_depth"
-
 
 
 def test_routing_options_load_without_torch():
     """The commands answer --help and refuse bad options from side_ros.routing.options alone, with no copy."""
-    code = ("import sys; import side_ros.routing, side_ros.routing.options, side_ros.cli.common, side_ros.console; "
-            "bad = [m for m in ('torch', 'rclpy') if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import sys; import side_ros.routing, side_ros.routing.options, side_ros.cli.common, side_ros.console; "
+        "bad = [m for m in ('torch', 'rclpy') if m in sys.modules]; assert not bad, bad"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 

@@ -52,9 +52,15 @@ def _flat(color: tuple[float, float, float] = (0.5, 0.5, 0.5)) -> Material:
 def test_fronto_parallel_plane_has_exact_depth_in_every_pixel():
     rng = np.random.default_rng(3)
     for d in (0.7, 3.25, 41.0):
-        cam = camera_from_angles(40, 30, _K(35.0, 37.0, 19.3, 14.6), rng.uniform(-5, 5, 3),
-                                 heading=rng.uniform(0, 2 * math.pi), pitch=rng.uniform(-0.5, 0.5),
-                                 roll=rng.uniform(-0.3, 0.3))
+        cam = camera_from_angles(
+            40,
+            30,
+            _K(35.0, 37.0, 19.3, 14.6),
+            rng.uniform(-5, 5, 3),
+            heading=rng.uniform(0, 2 * math.pi),
+            pitch=rng.uniform(-0.5, 0.5),
+            roll=rng.uniform(-0.3, 0.3),
+        )
         fwd = cam.rotation[:, 2]
         scene = Scene()
         scene.add_plane(cam.position + d * fwd, -fwd, Material(Tex.CHECKER, scale=0.2))
@@ -63,8 +69,7 @@ def test_fronto_parallel_plane_has_exact_depth_in_every_pixel():
 
 
 def test_floor_and_tilted_plane_depth_match_the_analytic_z_per_pixel():
-    cam = camera_from_angles(48, 32, _K(40.0, 40.0, 23.5, 15.5), (0.3, -1.0, 1.6), heading=1.4, pitch=-0.35,
-                             roll=0.05)
+    cam = camera_from_angles(48, 32, _K(40.0, 40.0, 23.5, 15.5), (0.3, -1.0, 1.6), heading=1.4, pitch=-0.35, roll=0.05)
     floor = Scene()
     floor.add_plane((0, 0, 0), (0, 0, 1), _flat())
     expected = _plane_depth(cam, np.zeros(3), np.array([0.0, 0.0, 1.0]))
@@ -99,8 +104,7 @@ def test_box_face_at_known_distance():
 
 
 def test_rotated_box_sphere_and_cylinder_depth_match_analytic_intersections():
-    cam = camera_from_angles(40, 30, _K(30.0, 30.0, 19.5, 14.5), (0.1, 0.0, 1.2), heading=math.pi / 2 + 0.1,
-                             pitch=-0.1)
+    cam = camera_from_angles(40, 30, _K(30.0, 30.0, 19.5, 14.5), (0.1, 0.0, 1.2), heading=math.pi / 2 + 0.1, pitch=-0.1)
     rays = _rays(cam)
     o = cam.position
 
@@ -141,8 +145,9 @@ def test_rotated_box_sphere_and_cylinder_depth_match_analytic_intersections():
         expected = analytic(kind)
         got = render(scene, cam).depth.numpy()
         assert (expected > 0).sum() > 20, kind
-        edge = np.abs(np.diff(expected > 0, axis=0, prepend=False)) | np.abs(np.diff(expected > 0, axis=1,
-                                                                                       prepend=False))
+        edge = np.abs(np.diff(expected > 0, axis=0, prepend=False)) | np.abs(
+            np.diff(expected > 0, axis=1, prepend=False)
+        )
         ok = ~edge  # silhouette pixels may flip with float32 rounding
         np.testing.assert_allclose(got[ok], expected[ok], rtol=2e-5, err_msg=kind)
 
@@ -153,8 +158,9 @@ def test_texture_is_fixed_to_the_surface_so_it_scales_with_distance():
     for d, f in ((2.0, 30.0), (4.0, 60.0)):
         cam = camera_from_angles(48, 36, _K(f, f, 23.5, 17.5), (0, 0, 1), heading=math.pi / 2)
         scene = Scene(ambient=(1.0, 1.0, 1.0))
-        scene.add_plane((0, d, 0), (0, -1, 0), Material(Tex.CHECKER, (0.9, 0.9, 0.9), (0.1, 0.1, 0.1), 0.25,
-                                                        roughness=0.0))
+        scene.add_plane(
+            (0, d, 0), (0, -1, 0), Material(Tex.CHECKER, (0.9, 0.9, 0.9), (0.1, 0.1, 0.1), 0.25, roughness=0.0)
+        )
         images.append(render(scene, cam).rgb.numpy().astype(int))
     assert images[0].std() > 25, "the checkerboard must be visible"
     assert np.abs(images[0] - images[1]).max() <= 2
@@ -250,7 +256,7 @@ def test_lidar_mask_of_a_floor_follows_the_beams():
     floor.add_plane((0, 0, 0), (0, 0, 1), _flat())
     depth = render(floor, cam).depth
     mask = lidar_mask(depth, cam).numpy()
-    assert not mask[: 60].any(), "nothing above the horizon (no floor there)"
+    assert not mask[:60].any(), "nothing above the horizon (no floor there)"
     rows = np.nonzero(mask.any(1))[0]
     assert len(rows) >= 10
     # a level LiDAR sees the floor along rings: each beam is one image row band near the centre column

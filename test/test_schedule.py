@@ -18,8 +18,12 @@ def cde(score: float, sigma: float = SIGMA) -> RangeDecision:
 
 
 def majority(low_votes: int, top_k: int = 15) -> RangeDecision:
-    return RangeDecision("low" if low_votes > top_k / 2 else "high", "scene_classification", float(low_votes),
-                         {"method": "majority", "top_k": top_k, "threshold": top_k / 2})
+    return RangeDecision(
+        "low" if low_votes > top_k / 2 else "high",
+        "scene_classification",
+        float(low_votes),
+        {"method": "majority", "top_k": top_k, "threshold": top_k / 2},
+    )
 
 
 def run(schedule: RoutingSchedule, decisions: list[RangeDecision]) -> list[str]:
@@ -42,9 +46,13 @@ def noisy_scores(rng: np.random.Generator, centre: float, spread: float, n: int)
 def test_statistic_crossing_sigma_back_and_forth_switches_once_per_real_change() -> None:
     rng = np.random.default_rng(0)
     # indoors, then the statistic hovers around sigma, then really outdoors, hovers again, then indoors again
-    scores = (noisy_scores(rng, 0.5 * SIGMA, 0.1, 20) + noisy_scores(rng, SIGMA, 0.05, 40)
-              + noisy_scores(rng, 2 * SIGMA, 0.1, 20) + noisy_scores(rng, SIGMA, 0.05, 40)
-              + noisy_scores(rng, 0.5 * SIGMA, 0.1, 20))
+    scores = (
+        noisy_scores(rng, 0.5 * SIGMA, 0.1, 20)
+        + noisy_scores(rng, SIGMA, 0.05, 40)
+        + noisy_scores(rng, 2 * SIGMA, 0.1, 20)
+        + noisy_scores(rng, SIGMA, 0.05, 40)
+        + noisy_scores(rng, 0.5 * SIGMA, 0.1, 20)
+    )
     raw = [cde(s) for s in scores]
     assert switches([d.range for d in raw]) > 10  # the router alone flaps
 
@@ -126,9 +134,13 @@ def test_fixed_routers_pass_through_and_bad_settings_are_refused() -> None:
     schedule = RoutingSchedule(route_every=1, min_dwell=100)
     assert schedule.update(RangeDecision("low", "low", math.nan), reason="first").range == "low"
     assert schedule.update(RangeDecision("high", "high", math.nan), reason="every_n").range == "high"
-    for bad, match in [({"route_every": 0}, "route_every"), ({"min_dwell": -1}, "min_dwell"),
-                       ({"hysteresis_sigma": 0.7}, "hysteresis_sigma"), ({"drift": math.inf}, "drift"),
-                       ({"route_every": 2.5}, "route_every")]:
+    for bad, match in [
+        ({"route_every": 0}, "route_every"),
+        ({"min_dwell": -1}, "min_dwell"),
+        ({"hysteresis_sigma": 0.7}, "hysteresis_sigma"),
+        ({"drift": math.inf}, "drift"),
+        ({"route_every": 2.5}, "route_every"),
+    ]:
         with pytest.raises(ValueError, match=match):
             RoutingSchedule(**bad)
         with pytest.raises(ValueError, match=match):

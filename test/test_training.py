@@ -15,10 +15,13 @@ from side_ros.training import evaluate, export, train
 TINY = {
     "network": "high",
     "model": {"input_size": [64, 32]},
-    "data": {"train": {"name": "procedural", "kinds": ["outdoor"], "seeds": [0, 4], "size": [64, 20],
-                       "cache": True},
-             "val": {"name": "procedural", "kinds": ["outdoor"], "seeds": [900000, 900002], "size": [64, 20]},
-             "batch_size": 2, "workers": 0, "crop": [32, 16]},
+    "data": {
+        "train": {"name": "procedural", "kinds": ["outdoor"], "seeds": [0, 4], "size": [64, 20], "cache": True},
+        "val": {"name": "procedural", "kinds": ["outdoor"], "seeds": [900000, 900002], "size": [64, 20]},
+        "batch_size": 2,
+        "workers": 0,
+        "crop": [32, 16],
+    },
     "train": {"steps": 2, "val_every": 2, "ckpt_every": 1, "log_every": 1},
     "optim": {"warmup": 0},
 }
@@ -43,13 +46,33 @@ def test_one_step_training_and_resume(tmp_path) -> None:
     second = read_sidenet_checkpoint(out / "last.pt")
     assert second["step"] == 2
     assert (out / "best.pt").is_file() and "abs_rel" in read_sidenet_checkpoint(out / "best.pt")["metadata"]["metrics"]
-    changed = [k for k, v in first["state_dict"].items()
-               if v.is_floating_point() and not torch.equal(v, second["state_dict"][k])]
+    changed = [
+        k
+        for k, v in first["state_dict"].items()
+        if v.is_floating_point() and not torch.equal(v, second["state_dict"][k])
+    ]
     assert changed
     # resuming a finished run needs more steps; with more steps and a new lr it continues on the new schedule
     assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto"]) == EXIT_ERROR
-    assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto",
-                       "--set", "train.steps=3", "--set", "optim.lr=0.0005"]) == 0
+    assert (
+        train.main(
+            [
+                cfg_path,
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                "--quiet",
+                "--resume",
+                "auto",
+                "--set",
+                "train.steps=3",
+                "--set",
+                "optim.lr=0.0005",
+            ]
+        )
+        == 0
+    )
     third = read_sidenet_checkpoint(out / "last.pt")
     assert third["step"] == 3 and third["optimizer"]["param_groups"][0]["initial_lr"] == 0.0005
     model, _ = load_sidenet(out / "last.pt")  # a training checkpoint is also an inference checkpoint
@@ -58,10 +81,24 @@ def test_one_step_training_and_resume(tmp_path) -> None:
 
 def test_resume_refuses_a_different_architecture(tmp_path, capsys) -> None:
     out = tmp_path / "run"
-    assert train.main([write_config(tmp_path), "--out", str(out), "--device", "cpu", "--quiet",
-                       "--set", "train.steps=1"]) == 0
-    rc = train.main([write_config(tmp_path), "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto",
-                     "--set", "model.stacked=none"])
+    assert (
+        train.main([write_config(tmp_path), "--out", str(out), "--device", "cpu", "--quiet", "--set", "train.steps=1"])
+        == 0
+    )
+    rc = train.main(
+        [
+            write_config(tmp_path),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--resume",
+            "auto",
+            "--set",
+            "model.stacked=none",
+        ]
+    )
     assert rc == EXIT_ERROR and "architecture differs" in capsys.readouterr().err
 
 
@@ -70,19 +107,38 @@ def test_bad_configs_give_clear_errors(tmp_path, capsys) -> None:
     assert "config file not found" in capsys.readouterr().err
     assert train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "network=medium"]) == EXIT_ERROR
     assert "network must be one of" in capsys.readouterr().err
-    assert train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "model.stacked=aspp"]) == \
-        EXIT_ERROR
+    assert (
+        train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "model.stacked=aspp"]) == EXIT_ERROR
+    )
     assert "invalid model settings" in capsys.readouterr().err
-    assert train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "data.train.seedz=[0, 2]"]) == \
-        EXIT_ERROR
+    assert (
+        train.main([write_config(tmp_path), "--out", str(tmp_path / "o"), "--set", "data.train.seedz=[0, 2]"])
+        == EXIT_ERROR
+    )
     assert "data.train: cannot build" in capsys.readouterr().err and not (tmp_path / "o" / "last.pt").exists()
 
 
 def test_unknown_config_keys_are_refused_with_the_known_ones(tmp_path) -> None:
     """A mistyped key used to be ignored (500 steps and lr 0.002 ran); now the command refuses it in one line."""
-    proc = subprocess.run([sys.executable, "-m", "side_ros.training.train", write_config(tmp_path), "--out",
-                           str(tmp_path / "o"), "--device", "cpu", "--set", "train.step=10", "--set", "optim.lrr=0.5"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "side_ros.training.train",
+            write_config(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--device",
+            "cpu",
+            "--set",
+            "train.step=10",
+            "--set",
+            "optim.lrr=0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == EXIT_ERROR and "Traceback" not in proc.stderr, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("error: unknown config keys"), proc.stderr
@@ -109,9 +165,14 @@ def test_evaluate_prints_the_paper_rows(tmp_path) -> None:
     from side_ros.networks import DSSIDENet, coarse_config, high_range_config, low_range_config
     from side_ros.pipeline import RobustDepthPipeline
 
-    paths = {n: save_sidenet_checkpoint(DSSIDENet(c), tmp_path / f"{n}.pt") for n, c in (
-        ("low", low_range_config(input_size=(64, 48))), ("high", high_range_config(input_size=(96, 32))),
-        ("coarse", coarse_config(input_size=(64, 48))))}
+    paths = {
+        n: save_sidenet_checkpoint(DSSIDENet(c), tmp_path / f"{n}.pt")
+        for n, c in (
+            ("low", low_range_config(input_size=(64, 48))),
+            ("high", high_range_config(input_size=(96, 32))),
+            ("coarse", coarse_config(input_size=(64, 48))),
+        )
+    }
     pipe = RobustDepthPipeline.from_files(paths["low"], paths["high"], paths["coarse"], device="cpu")
     data = train.build_from_spec(evaluate.procedural_test_spec(2, indoor_size=(64, 48), outdoor_size=(96, 30)))
     result = evaluate.evaluate(pipe, data, progress=False)
@@ -130,8 +191,23 @@ def test_export_parity(tmp_path, variant: str) -> None:
 
     cfg = low_range_config(input_size=(64, 64)) if variant == "low" else high_range_config(input_size=(64, 32))
     ckpt = save_sidenet_checkpoint(DSSIDENet(cfg), tmp_path / f"{variant}.pt")
-    assert export.main([str(ckpt), "--out", str(tmp_path / "exp"), "--format", "torchscript", "onnx", "checkpoint",
-                        "--half", "--name", variant]) == 0
+    assert (
+        export.main(
+            [
+                str(ckpt),
+                "--out",
+                str(tmp_path / "exp"),
+                "--format",
+                "torchscript",
+                "onnx",
+                "checkpoint",
+                "--half",
+                "--name",
+                variant,
+            ]
+        )
+        == 0
+    )
     model, _ = load_sidenet(ckpt)
     packed, meta = load_sidenet(tmp_path / "exp" / f"{variant}.pt")
     assert packed.reg_decoder is None and meta["weights_dtype"] == "float16"
@@ -143,14 +219,29 @@ def test_export_parity(tmp_path, variant: str) -> None:
     ort = pytest.importorskip("onnxruntime")
     sess = ort.InferenceSession(str(tmp_path / "exp" / f"{variant}.onnx"), providers=["CPUExecutionProvider"])
     with torch.no_grad():
-        torch.testing.assert_close(torch.from_numpy(sess.run(["depth"], {"rgb": x.numpy()})[0]),
-                                   model.predict_depth(x), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            torch.from_numpy(sess.run(["depth"], {"rgb": x.numpy()})[0]), model.predict_depth(x), rtol=1e-4, atol=1e-4
+        )
 
 
 def test_train_cli_runs_as_a_process(tmp_path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "side_ros.training.train", write_config(tmp_path), "--out",
-                           str(tmp_path / "p"), "--device", "cpu", "--set", "train.steps=1"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "side_ros.training.train",
+            write_config(tmp_path),
+            "--out",
+            str(tmp_path / "p"),
+            "--device",
+            "cpu",
+            "--set",
+            "train.steps=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "p" / "last.pt").is_file() and "done:" in proc.stdout
 
@@ -158,11 +249,28 @@ def test_train_cli_runs_as_a_process(tmp_path) -> None:
 @pytest.mark.slow
 def test_torchrun_ddp_on_two_cpu_processes(tmp_path) -> None:
     """The same command under torchrun (PyTorch DDP, gloo on the CPU): ranks agree and rank 0 writes."""
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "side_ros.training.train", write_config(tmp_path), "--out", str(tmp_path / "ddp"),
-                           "--device", "cpu", "--quiet"],
-                          capture_output=True, text=True, timeout=600, env={**__import__("os").environ,
-                                                                            "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "side_ros.training.train",
+            write_config(tmp_path),
+            "--out",
+            str(tmp_path / "ddp"),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = read_sidenet_checkpoint(tmp_path / "ddp" / "last.pt")
     assert ckpt["step"] == 2 and ckpt["metadata"]["world_size"] == 2
@@ -176,8 +284,9 @@ def test_sigma_calibration_picks_the_best_threshold(tmp_path) -> None:
 
     paths = tiny_checkpoints(tmp_path)
     pipe = RobustDepthPipeline.from_files(paths["low"], paths["high"], paths["coarse"], device="cpu")
-    data = train.build_from_spec(evaluate.procedural_test_spec(3, start=900_000, indoor_size=(64, 48),
-                                                               outdoor_size=(96, 30)))
+    data = train.build_from_spec(
+        evaluate.procedural_test_spec(3, start=900_000, indoor_size=(64, 48), outdoor_size=(96, 30))
+    )
     sigma, acc = evaluate.calibrate_sigma(pipe, data, progress=False)
 
     def accuracy(s: float) -> float:
@@ -200,9 +309,27 @@ def test_warm_start_copies_matching_weights_and_disk_cache_renders_once(tmp_path
     stamps = {p: p.stat().st_mtime_ns for p in cached}
     # a second run reads the cache instead of rendering again, and starts from the first run's weights
     second = tmp_path / "second"
-    assert train.main([cfg_path, "--out", str(second), "--device", "cpu", "--quiet", "--set", "train.steps=1",
-                       "--set", "optim.lr=0", "--set", "optim.weight_decay=0",
-                       "--init", str(first / "last.pt")]) == 0
+    assert (
+        train.main(
+            [
+                cfg_path,
+                "--out",
+                str(second),
+                "--device",
+                "cpu",
+                "--quiet",
+                "--set",
+                "train.steps=1",
+                "--set",
+                "optim.lr=0",
+                "--set",
+                "optim.weight_decay=0",
+                "--init",
+                str(first / "last.pt"),
+            ]
+        )
+        == 0
+    )
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
     a, b = read_sidenet_checkpoint(first / "last.pt"), read_sidenet_checkpoint(second / "last.pt")
     conv = next(k for k in a["state_dict"] if k.endswith("weight") and a["state_dict"][k].dim() == 4)
@@ -210,15 +337,19 @@ def test_warm_start_copies_matching_weights_and_disk_cache_renders_once(tmp_path
     # a damaged cache file is rendered again, not trusted
     cached[0].write_bytes(b"garbage")
     from side_ros.training.data import build_from_spec
+
     ds = build_from_spec(TINY["data"]["train"], tmp_path / "cache")
     assert isinstance(ds, CachedDataset) and ds[0]["rgb"].shape[0] == 3
     # warm start from another variant is refused
     low = tmp_path / "low.pt"
     from side_ros.networks.config import low_range_config
     from side_ros.networks.sidenet import DSSIDENet
+
     save_sidenet_checkpoint(DSSIDENet(low_range_config(input_size=(64, 32), num_bins=8)), low)
-    assert train.main([cfg_path, "--out", str(tmp_path / "third"), "--device", "cpu", "--quiet",
-                       "--init", str(low)]) == EXIT_ERROR
+    assert (
+        train.main([cfg_path, "--out", str(tmp_path / "third"), "--device", "cpu", "--quiet", "--init", str(low)])
+        == EXIT_ERROR
+    )
 
 
 def test_cpu_mixed_precision_only_where_bf16_is_native(monkeypatch) -> None:
@@ -234,11 +365,30 @@ def test_side_eval_calibrates_each_statistic_and_stores_the_choice_in_the_coarse
     from side_ros.networks import DSSIDENet, coarse_config, high_range_config, low_range_config
     from side_ros.pipeline import RobustDepthPipeline
 
-    paths = {n: save_sidenet_checkpoint(DSSIDENet(c), tmp_path / f"{n}.pt") for n, c in (
-        ("low", low_range_config(input_size=(64, 48))), ("high", high_range_config(input_size=(96, 32))),
-        ("coarse", coarse_config(input_size=(64, 48))))}
-    args = ["--low", str(paths["low"]), "--high", str(paths["high"]), "--coarse", str(paths["coarse"]),
-            "--device", "cpu", "--indoor-size", "64", "48", "--outdoor-size", "96", "30"]
+    paths = {
+        n: save_sidenet_checkpoint(DSSIDENet(c), tmp_path / f"{n}.pt")
+        for n, c in (
+            ("low", low_range_config(input_size=(64, 48))),
+            ("high", high_range_config(input_size=(96, 32))),
+            ("coarse", coarse_config(input_size=(64, 48))),
+        )
+    }
+    args = [
+        "--low",
+        str(paths["low"]),
+        "--high",
+        str(paths["high"]),
+        "--coarse",
+        str(paths["coarse"]),
+        "--device",
+        "cpu",
+        "--indoor-size",
+        "64",
+        "48",
+        "--outdoor-size",
+        "96",
+        "30",
+    ]
     assert evaluate.main([*args, "--calibrate-sigma", "2", "--store-calibration"]) == 0
     out = capsys.readouterr().out
     for st in evaluate.STATISTICS:

@@ -69,16 +69,18 @@ class DepthBagReport:
         ranges = ", ".join(f"{k} {v}" for k, v in sorted(self.ranges.items())) or "none"
         skipped = "; ".join(f"{k}: {v}" for k, v in sorted(self.clouds_skipped.items()))
         mean = (1000.0 * float(np.mean(self.seconds_per_frame))) if self.seconds_per_frame else float("nan")
-        lines = [f"wrote {self.output}: {self.frames} frames from {self.image_topic} "
-                 f"(camera_info: {self.info_topic or 'none'}), {self.messages_copied} original messages copied",
-                 f"ranges chosen: {ranges}; point clouds: {self.clouds}"
-                 + (f" (skipped: {skipped})" if skipped else ""),
-                 f"mean time per frame: {mean:.1f} ms"]
+        lines = [
+            f"wrote {self.output}: {self.frames} frames from {self.image_topic} "
+            f"(camera_info: {self.info_topic or 'none'}), {self.messages_copied} original messages copied",
+            f"ranges chosen: {ranges}; point clouds: {self.clouds}" + (f" (skipped: {skipped})" if skipped else ""),
+            f"mean time per frame: {mean:.1f} ms",
+        ]
         return "\n".join(lines)
 
 
-def frame_outputs(ts: Any, header: Any, rgb: np.ndarray, result: Any, info: Any | None,
-                  options: OutputOptions) -> tuple[dict[str, Any], str | None]:
+def frame_outputs(
+    ts: Any, header: Any, rgb: np.ndarray, result: Any, info: Any | None, options: OutputOptions
+) -> tuple[dict[str, Any], str | None]:
     """The output messages of one frame {topic: message} and, when no cloud was made, the reason."""
     depth = result.depth
     confidence = getattr(result, "confidence", None)
@@ -98,10 +100,16 @@ def frame_outputs(ts: Any, header: Any, rgb: np.ndarray, result: Any, info: Any 
         if intr is None:
             skipped = why
         else:
-            cloud = geometry.depth_to_cloud(depth, intr, rgb if options.points_color else None,
-                                            stride=options.points_stride, min_depth=options.points_min_depth,
-                                            max_depth=options.points_max_depth, confidence=confidence,
-                                            min_confidence=options.points_min_confidence)
+            cloud = geometry.depth_to_cloud(
+                depth,
+                intr,
+                rgb if options.points_color else None,
+                stride=options.points_stride,
+                min_depth=options.points_min_depth,
+                max_depth=options.points_max_depth,
+                confidence=confidence,
+                min_confidence=options.points_min_confidence,
+            )
             out[options.topic("points")] = bm.point_cloud(ts, header, cloud)
     if options.colormap:
         bgr = geometry.colorize_depth(depth, options.colormap_min_depth, options.colormap_max_depth, order="bgr")
@@ -110,11 +118,19 @@ def frame_outputs(ts: Any, header: Any, rgb: np.ndarray, result: Any, info: Any 
     return out, skipped
 
 
-def depth_bag(input_bag: str | os.PathLike, output_bag: str | os.PathLike,
-              predict: Callable[[np.ndarray, tuple[float, float] | None], Any], *,
-              image_topic: str | None = None, info_topic: str | None = None, storage: str | None = None,
-              overwrite: bool = False, options: OutputOptions = OutputOptions(), compress: bool = True,
-              progress: bool | None = None) -> DepthBagReport:
+def depth_bag(
+    input_bag: str | os.PathLike,
+    output_bag: str | os.PathLike,
+    predict: Callable[[np.ndarray, tuple[float, float] | None], Any],
+    *,
+    image_topic: str | None = None,
+    info_topic: str | None = None,
+    storage: str | None = None,
+    overwrite: bool = False,
+    options: OutputOptions = OutputOptions(),
+    compress: bool = True,
+    progress: bool | None = None,
+) -> DepthBagReport:
     """Run `predict` (RGB uint8 HxWx3 and the camera's (fx, fy) or None -> result with .depth, .decision and
     optionally .confidence, e.g. a RobustDepthPipeline) on every camera image of `input_bag` and write
     `output_bag` (storage: like the input when None).
@@ -130,12 +146,19 @@ def depth_bag(input_bag: str | os.PathLike, output_bag: str | os.PathLike,
         cam = find_camera_topics(reader, image_topic, info_topic, namespace=options.namespace)
         own = [t for t in reader.topics if t.startswith(options.namespace.rstrip("/") + "/")]
         if own:
-            raise BagError(f"bag {reader.path} already has output topics ({', '.join(sorted(own))}); "
-                           "write to another namespace with --namespace")
+            raise BagError(
+                f"bag {reader.path} already has output topics ({', '.join(sorted(own))}); "
+                "write to another namespace with --namespace"
+            )
         infos = bm.StampIndex([])
         if cam.info is not None:
-            infos = bm.StampIndex([bm.Stamped(bm.stamp_ns(m.header.stamp), msg.log_time, m)
-                                   for msg in reader.messages([cam.info]) for m in [reader.deserialize(msg)]])
+            infos = bm.StampIndex(
+                [
+                    bm.Stamped(bm.stamp_ns(m.header.stamp), msg.log_time, m)
+                    for msg in reader.messages([cam.info])
+                    for m in [reader.deserialize(msg)]
+                ]
+            )
         report = DepthBagReport(Path(input_bag), Path(output_bag), cam.image, cam.info)
         total = reader.topics[cam.image].count
         if total == 0:
@@ -155,14 +178,17 @@ def depth_bag(input_bag: str | os.PathLike, output_bag: str | os.PathLike,
                     try:
                         rgb = message_to_rgb(image)
                     except ImageConversionError as exc:
-                        raise BagError(f"{cam.image}: frame {report.frames} (stamp "
-                                       f"{bm.stamp_ns(image.header.stamp) / 1e9:.6f}): {exc}") from exc
+                        raise BagError(
+                            f"{cam.image}: frame {report.frames} (stamp "
+                            f"{bm.stamp_ns(image.header.stamp) / 1e9:.6f}): {exc}"
+                        ) from exc
                     t0 = time.perf_counter()
                     stamped = infos.pick(bm.stamp_ns(image.header.stamp), msg.log_time)
                     info = None if stamped is None else stamped.msg
                     result = predict(rgb, geometry.camera_focal(info, rgb.shape[0], rgb.shape[1]))
-                    outputs, skipped = frame_outputs(ts, image.header, rgb, result,
-                                                     None if stamped is None else stamped.msg, options)
+                    outputs, skipped = frame_outputs(
+                        ts, image.header, rgb, result, None if stamped is None else stamped.msg, options
+                    )
                     for topic, out in outputs.items():
                         writer.write(topic, out, msg.log_time)
                     report.seconds_per_frame.append(time.perf_counter() - t0)

@@ -109,8 +109,10 @@ class BagReader:
         if not self.path.exists():
             raise BagError(f"bag not found: {self.path}")
         if self.path.is_dir() and not (self.path / "metadata.yaml").exists():
-            raise BagError(f"cannot read bag {self.path}: the folder has no metadata.yaml "
-                           "(pass the .mcap / .db3 file inside it instead)")
+            raise BagError(
+                f"cannot read bag {self.path}: the folder has no metadata.yaml "
+                "(pass the .mcap / .db3 file inside it instead)"
+            )
         try:
             self._reader = AnyReader([self.path], default_typestore=default_typestore())
             self._reader.open()
@@ -142,8 +144,9 @@ class BagReader:
         out: dict[str, TopicSummary] = {}
         for c in self._reader.connections:
             prev = out.get(c.topic)
-            out[c.topic] = TopicSummary(c.topic, prev.msgtype if prev else c.msgtype,
-                                        (prev.count if prev else 0) + c.msgcount)
+            out[c.topic] = TopicSummary(
+                c.topic, prev.msgtype if prev else c.msgtype, (prev.count if prev else 0) + c.msgcount
+            )
         return out
 
     @property
@@ -156,11 +159,13 @@ class BagReader:
 
     def topic_list(self) -> str:
         """'name (type)' of every topic, for error messages."""
-        return ", ".join(f"{t.name} ({t.msgtype})" for t in sorted(self.topics.values(), key=lambda t: t.name)) \
-            or "none"
+        return (
+            ", ".join(f"{t.name} ({t.msgtype})" for t in sorted(self.topics.values(), key=lambda t: t.name)) or "none"
+        )
 
-    def messages(self, topics: Iterable[str] | None = None, start: int | None = None,
-                 stop: int | None = None) -> Iterator[BagMessage]:
+    def messages(
+        self, topics: Iterable[str] | None = None, start: int | None = None, stop: int | None = None
+    ) -> Iterator[BagMessage]:
         """Messages of `topics` (all when None) in log-time order; a corrupt bag raises BagError."""
         wanted = None if topics is None else set(topics)
         conns = [c for c in self._reader.connections if wanted is None or c.topic in wanted]
@@ -172,14 +177,15 @@ class BagReader:
                 last = BagMessage(conn.topic, conn.msgtype, log_time, raw, conn)
                 yield last
         except Exception as exc:  # rosbags' decoders (zstd, lz4, struct) raise unrelated types
-            where = self._damaged_chunks() or (f"after the message on {last.topic} at {self.time_text(last.log_time)}"
-                                               if last is not None else "")
+            where = self._damaged_chunks() or (
+                f"after the message on {last.topic} at {self.time_text(last.log_time)}" if last is not None else ""
+            )
             text = f"cannot read bag {self.path}: {_reason(exc).rstrip('.')}"
             raise BagError(text + (f"; {where}" if where else "")) from exc
 
     def time_text(self, log_time: int) -> str:
         """A log time as a person finds it in `ros2 bag info`/a player: seconds since the epoch and into the bag."""
-        start = self.start_time if self.start_time < 2 ** 63 - 1 else log_time
+        start = self.start_time if self.start_time < 2**63 - 1 else log_time
         return f"log time {log_time / 1e9:.6f} s ({(log_time - start) / 1e9:.3f} s into the bag)"
 
     def _damaged_chunks(self) -> str:
@@ -194,10 +200,10 @@ class BagReader:
             except Exception:  # the index itself is unreadable: nothing more to say
                 continue
             for start, end, topics in damaged:
-                span = self.time_text(start) if start == end else \
-                    f"{self.time_text(start)} to {self.time_text(end)}"
-                found.append(f"corrupt data in {f.name} for the messages on {', '.join(topics) or 'no topic'} "
-                             f"at {span}")
+                span = self.time_text(start) if start == end else f"{self.time_text(start)} to {self.time_text(end)}"
+                found.append(
+                    f"corrupt data in {f.name} for the messages on {', '.join(topics) or 'no topic'} at {span}"
+                )
         return "; ".join(found)
 
     def deserialize(self, message: BagMessage) -> Any:
@@ -205,8 +211,10 @@ class BagReader:
         try:
             return self._reader.deserialize(message.raw, message.msgtype)
         except (AnyReaderError, SerdeError, ValueError, KeyError, IndexError, struct.error) as exc:
-            raise BagError(f"{self.path}: cannot decode a {message.msgtype} message on {message.topic} at "
-                           f"{self.time_text(message.log_time)}: {_reason(exc)}") from exc
+            raise BagError(
+                f"{self.path}: cannot decode a {message.msgtype} message on {message.topic} at "
+                f"{self.time_text(message.log_time)}: {_reason(exc)}"
+            ) from exc
 
     def first(self, topic: str) -> Any | None:
         """The first message on a topic, deserialized, or None when the topic has none."""
@@ -249,10 +257,17 @@ def _reason(exc: BaseException) -> str:
 def reliable_qos(*, transient_local: bool = False, depth: int = 10) -> Qos:
     """An offered QoS profile for a bag topic (what `ros2 bag play` will offer when replaying it)."""
     zero = QosTime(0, 0)
-    return Qos(history=QosHistory.KEEP_LAST, depth=depth, reliability=QosReliability.RELIABLE,
-               durability=QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE,
-               deadline=zero, lifespan=zero, liveliness=QosLiveliness.AUTOMATIC,
-               liveliness_lease_duration=zero, avoid_ros_namespace_conventions=False)
+    return Qos(
+        history=QosHistory.KEEP_LAST,
+        depth=depth,
+        reliability=QosReliability.RELIABLE,
+        durability=QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE,
+        deadline=zero,
+        lifespan=zero,
+        liveliness=QosLiveliness.AUTOMATIC,
+        liveliness_lease_duration=zero,
+        avoid_ros_namespace_conventions=False,
+    )
 
 
 class _CrcMcapWriter(McapWriter):
@@ -285,8 +300,15 @@ class BagWriter:
     commands) deletes the temporary folder and leaves `path` as it was.
     """
 
-    def __init__(self, path: str | os.PathLike, storage: str = "mcap", *, overwrite: bool = False,
-                 compress: bool = False, typestore: Typestore | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        storage: str = "mcap",
+        *,
+        overwrite: bool = False,
+        compress: bool = False,
+        typestore: Typestore | None = None,
+    ):
         if storage not in STORAGES:
             raise BagError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
         self.path = Path(path)
@@ -300,8 +322,7 @@ class BagWriter:
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".partial",
-                                                 dir=self.path.parent))
+            self._tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent))
         except OSError as exc:
             raise BagError(f"cannot create output bag {self.path}: {_oserror_text(exc)}") from exc
         # The storage files are named after the bag folder, so the bag is written under its final name.
@@ -325,9 +346,17 @@ class BagWriter:
         else:
             self.abort()
 
-    def add_topic(self, topic: str, msgtype: str, *, typestore: Typestore | None = None,
-                  msgdef: str | None = None, digest: str | None = None, qos: Sequence[Qos] | None = None,
-                  serialization_format: str = "cdr") -> Connection:
+    def add_topic(
+        self,
+        topic: str,
+        msgtype: str,
+        *,
+        typestore: Typestore | None = None,
+        msgdef: str | None = None,
+        digest: str | None = None,
+        qos: Sequence[Qos] | None = None,
+        serialization_format: str = "cdr",
+    ) -> Connection:
         """Register a topic once (later calls return the same connection). Definitions come from `msgdef` and
         `digest` when given, else from `typestore` (default: this writer's)."""
         if topic in self._conns:
@@ -342,9 +371,14 @@ class BagWriter:
         if qos is None:
             qos = [reliable_qos(transient_local=topic == TF_STATIC)]
         try:
-            conn = self._writer.add_connection(topic, msgtype, msgdef=msgdef, rihs01=digest,
-                                               serialization_format=serialization_format,
-                                               offered_qos_profiles=list(qos))
+            conn = self._writer.add_connection(
+                topic,
+                msgtype,
+                msgdef=msgdef,
+                rihs01=digest,
+                serialization_format=serialization_format,
+                offered_qos_profiles=list(qos),
+            )
         except WriterError as exc:
             raise BagError(f"{self.path}: cannot add topic {topic}: {exc}") from exc
         self._conns[topic] = conn
@@ -363,8 +397,15 @@ class BagWriter:
         digest = conn.digest or None
         if digest and not digest.startswith("RIHS01_"):
             digest = None  # ROS 1 md5sums are no rosbag2 type hash
-        return self.add_topic(conn.topic, conn.msgtype, typestore=typestore, msgdef=msgdef, digest=digest, qos=qos,
-                              serialization_format=fmt)
+        return self.add_topic(
+            conn.topic,
+            conn.msgtype,
+            typestore=typestore,
+            msgdef=msgdef,
+            digest=digest,
+            qos=qos,
+            serialization_format=fmt,
+        )
 
     def write_raw(self, topic: str, log_time: int, raw: bytes | memoryview) -> None:
         """Write already serialized CDR bytes on a registered topic."""

@@ -31,18 +31,47 @@ import numpy as np
 from side_ros.bags.tf import invert
 
 # Extrinsics of the 2011_09_26 calibration (KITTI raw), re-orthonormalized so the files are self-consistent.
-_R_VELO_TO_CAM = [7.533745e-03, -9.999714e-01, -6.166020e-04, 1.480249e-02, 7.280733e-04, -9.998902e-01,
-                  9.998621e-01, 7.523790e-03, 1.480755e-02]
+_R_VELO_TO_CAM = [
+    7.533745e-03,
+    -9.999714e-01,
+    -6.166020e-04,
+    1.480249e-02,
+    7.280733e-04,
+    -9.998902e-01,
+    9.998621e-01,
+    7.523790e-03,
+    1.480755e-02,
+]
 _T_VELO_TO_CAM = [-4.069766e-03, -7.631618e-02, -2.717806e-01]
-_R_IMU_TO_VELO = [9.999976e-01, 7.553071e-04, -2.035826e-03, -7.854027e-04, 9.998898e-01, -1.482298e-02,
-                  2.024406e-03, 1.482454e-02, 9.998881e-01]
+_R_IMU_TO_VELO = [
+    9.999976e-01,
+    7.553071e-04,
+    -2.035826e-03,
+    -7.854027e-04,
+    9.998898e-01,
+    -1.482298e-02,
+    2.024406e-03,
+    1.482454e-02,
+    9.998881e-01,
+]
 _T_IMU_TO_VELO = [-8.086759e-01, 3.195559e-01, -7.997231e-01]
-_R_RECT_00 = [9.999239e-01, 9.837760e-03, -7.445048e-03, -9.869795e-03, 9.999421e-01, -4.278459e-03,
-              7.402527e-03, 4.351614e-03, 9.999631e-01]
+_R_RECT_00 = [
+    9.999239e-01,
+    9.837760e-03,
+    -7.445048e-03,
+    -9.869795e-03,
+    9.999421e-01,
+    -4.278459e-03,
+    7.402527e-03,
+    4.351614e-03,
+    9.999631e-01,
+]
 # Baselines of the rectified cameras relative to camera 0 (metres along x): P_rect_0i[0, 3] = fx * b_i.
 _BASELINES = (0.0, -0.537150653, 0.0621688, -0.470554)
-_OXTS_FIELDS = ("lat lon alt roll pitch yaw vn ve vf vl vu ax ay az af al au wx wy wz wf wl wu pos_accuracy "
-                "vel_accuracy navstat numsats posmode velmode orimode").split()
+_OXTS_FIELDS = (
+    "lat lon alt roll pitch yaw vn ve vf vl vu ax ay az af al au wx wy wz wf wl wu pos_accuracy "
+    "vel_accuracy navstat numsats posmode velmode orimode"
+).split()
 
 
 def _orthonormal(r: Sequence[float]) -> np.ndarray:
@@ -71,8 +100,7 @@ class KittiCalibration:
     K: np.ndarray
     size: tuple[int, int]
     R_rect_00: np.ndarray = field(default_factory=lambda: _orthonormal(_R_RECT_00))
-    T_cam0unrect_velo: np.ndarray = field(default_factory=lambda: _rigid(_orthonormal(_R_VELO_TO_CAM),
-                                                                         _T_VELO_TO_CAM))
+    T_cam0unrect_velo: np.ndarray = field(default_factory=lambda: _rigid(_orthonormal(_R_VELO_TO_CAM), _T_VELO_TO_CAM))
     T_velo_imu: np.ndarray = field(default_factory=lambda: _rigid(_orthonormal(_R_IMU_TO_VELO), _T_IMU_TO_VELO))
     baselines: tuple[float, float, float, float] = _BASELINES
 
@@ -98,20 +126,27 @@ class KittiCalibration:
         lines = ["calib_time: 09-Jan-2012 13:57:47", "corner_dist: 9.950000e-02"]
         for cam in range(4):
             c = f"{cam:02d}"
-            lines += [f"S_{c}: {_fmt([w, h])}", f"K_{c}: {_fmt(self.K)}", f"D_{c}: {_fmt(np.zeros(5))}",
-                      f"R_{c}: {_fmt(np.eye(3))}", f"T_{c}: {_fmt([self.baselines[cam], 0.0, 0.0])}",
-                      f"S_rect_{c}: {_fmt([w, h])}",
-                      f"R_rect_{c}: {_fmt(self.R_rect_00 if cam == 0 else np.eye(3))}",
-                      f"P_rect_{c}: {_fmt(self.P_rect(cam))}"]
+            lines += [
+                f"S_{c}: {_fmt([w, h])}",
+                f"K_{c}: {_fmt(self.K)}",
+                f"D_{c}: {_fmt(np.zeros(5))}",
+                f"R_{c}: {_fmt(np.eye(3))}",
+                f"T_{c}: {_fmt([self.baselines[cam], 0.0, 0.0])}",
+                f"S_rect_{c}: {_fmt([w, h])}",
+                f"R_rect_{c}: {_fmt(self.R_rect_00 if cam == 0 else np.eye(3))}",
+                f"P_rect_{c}: {_fmt(self.P_rect(cam))}",
+            ]
         (d / "calib_cam_to_cam.txt").write_text("\n".join(lines) + "\n")
         v = self.T_cam0unrect_velo
         (d / "calib_velo_to_cam.txt").write_text(
             "calib_time: 15-Mar-2012 11:37:16\n"
             f"R: {_fmt(v[:3, :3])}\nT: {_fmt(v[:3, 3])}\n"
-            "delta_f: 0.000000e+00 0.000000e+00\ndelta_c: 0.000000e+00 0.000000e+00\n")
+            "delta_f: 0.000000e+00 0.000000e+00\ndelta_c: 0.000000e+00 0.000000e+00\n"
+        )
         i = self.T_velo_imu
         (d / "calib_imu_to_velo.txt").write_text(
-            f"calib_time: 25-May-2012 16:47:16\nR: {_fmt(i[:3, :3])}\nT: {_fmt(i[:3, 3])}\n")
+            f"calib_time: 25-May-2012 16:47:16\nR: {_fmt(i[:3, :3])}\nT: {_fmt(i[:3, 3])}\n"
+        )
 
 
 @dataclass(frozen=True)
@@ -127,9 +162,17 @@ def _timestamp_line(t: datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S.%f") + "000"
 
 
-def write_drive(root: str | os.PathLike, frames: Sequence[KittiFrame], calibration: KittiCalibration, *,
-                date: str = "2011_09_26", drive: int = 1, start: datetime | None = None, period: float = 0.1,
-                lidar_offset: float = -0.0032) -> Path:
+def write_drive(
+    root: str | os.PathLike,
+    frames: Sequence[KittiFrame],
+    calibration: KittiCalibration,
+    *,
+    date: str = "2011_09_26",
+    drive: int = 1,
+    start: datetime | None = None,
+    period: float = 0.1,
+    lidar_offset: float = -0.0032,
+) -> Path:
     """Write a KITTI raw drive (camera 2, velodyne, OXTS) and its calibration; returns the drive folder.
 
     Frames are `period` seconds apart; velodyne timestamps lead the camera's by `lidar_offset` seconds (the scan
@@ -172,9 +215,11 @@ def write_drive(root: str | os.PathLike, frames: Sequence[KittiFrame], calibrati
     velo_root = drive_dir / "velodyne_points"
     (velo_root / "timestamps.txt").write_text("".join(_timestamp_line(t) + "\n" for t in velo_t))
     (velo_root / "timestamps_start.txt").write_text(
-        "".join(_timestamp_line(t - timedelta(seconds=0.05)) + "\n" for t in velo_t))
+        "".join(_timestamp_line(t - timedelta(seconds=0.05)) + "\n" for t in velo_t)
+    )
     (velo_root / "timestamps_end.txt").write_text(
-        "".join(_timestamp_line(t + timedelta(seconds=0.05)) + "\n" for t in velo_t))
+        "".join(_timestamp_line(t + timedelta(seconds=0.05)) + "\n" for t in velo_t)
+    )
     (drive_dir / "oxts" / "timestamps.txt").write_text("".join(_timestamp_line(t) + "\n" for t in oxts_t))
     (drive_dir / "oxts" / "dataformat.txt").write_text("".join(f"{name}:\n" for name in _OXTS_FIELDS))
     return drive_dir
@@ -185,14 +230,46 @@ def _oxts_line(i: int, period: float) -> str:
     speed = 8.0
     lat = 49.011212 + i * period * speed * 0.7071 / 111_111.0
     lon = 8.422894 + i * period * speed * 0.7071 / (111_111.0 * np.cos(np.radians(49.0)))
-    values = [lat, lon, 112.8, 0.02, 0.01, 0.785, speed * 0.7071, speed * 0.7071, speed, 0.0, 0.0, 0.05, 0.0,
-              9.81, 0.05, 0.0, 9.81, 0.0, 0.0, 0.001, 0.0, 0.0, 0.001, 0.35, 0.05]
+    values = [
+        lat,
+        lon,
+        112.8,
+        0.02,
+        0.01,
+        0.785,
+        speed * 0.7071,
+        speed * 0.7071,
+        speed,
+        0.0,
+        0.0,
+        0.05,
+        0.0,
+        9.81,
+        0.05,
+        0.0,
+        9.81,
+        0.0,
+        0.0,
+        0.001,
+        0.0,
+        0.0,
+        0.001,
+        0.35,
+        0.05,
+    ]
     flags = [4, 10, 4, 4, 6]
     return " ".join(f"{v:.12g}" for v in values) + " " + " ".join(str(f) for f in flags)
 
 
-def scan_from_depth(depth: np.ndarray, K: np.ndarray, rgb: np.ndarray, camera_from_velo: np.ndarray,
-                    mask: np.ndarray | None = None, *, extras: bool = True) -> np.ndarray:
+def scan_from_depth(
+    depth: np.ndarray,
+    K: np.ndarray,
+    rgb: np.ndarray,
+    camera_from_velo: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    extras: bool = True,
+) -> np.ndarray:
     """A velodyne scan (N, 4) whose points are the depth's pixels (where `mask`) back-projected in the camera
     frame and moved to the velodyne frame; with `extras`, also points behind the camera, beside its field of view
     and hidden behind the true surface (farther along the same pixel ray), which a projection must discard.
@@ -232,8 +309,16 @@ class ProceduralDrive:
     seeds: list[int]
 
 
-def procedural_drive(root: str | os.PathLike, num_frames: int = 3, width: int = 310, height: int = 94, *,
-                     seed: int = 0, date: str = "2011_09_26", drive: int = 1) -> ProceduralDrive:
+def procedural_drive(
+    root: str | os.PathLike,
+    num_frames: int = 3,
+    width: int = 310,
+    height: int = 94,
+    *,
+    seed: int = 0,
+    date: str = "2011_09_26",
+    drive: int = 1,
+) -> ProceduralDrive:
     """A KITTI raw drive of `num_frames` procedural outdoor scenes, all seen by one camera with KITTI's
     intrinsics scaled to width x height, with 64-beam LiDAR scans of their exact depth."""
     from side_ros import scenes
@@ -259,8 +344,17 @@ def procedural_drive(root: str | os.PathLike, num_frames: int = 3, width: int = 
     return ProceduralDrive(Path(root), date, f"{drive:04d}", drive_dir, calib, depths, masks, seeds)
 
 
-def kitti2mcap(kitti_dir: str | os.PathLike, date: str, drive: str, output: str | os.PathLike, *,
-               frames: int | None = None, cameras: str = "2", lidar: bool = True, imu: bool = True) -> Path:
+def kitti2mcap(
+    kitti_dir: str | os.PathLike,
+    date: str,
+    drive: str,
+    output: str | os.PathLike,
+    *,
+    frames: int | None = None,
+    cameras: str = "2",
+    lidar: bool = True,
+    imu: bool = True,
+) -> Path:
     """Convert a KITTI raw drive to a ROS 2 MCAP file with kitti2mcap (its CLI, in this process).
 
     Topics: /kitti/camera_color_left/image_raw (rgb8), .../camera_info (rectified P), /kitti/velodyne_points,
@@ -274,8 +368,18 @@ def kitti2mcap(kitti_dir: str | os.PathLike, date: str, drive: str, output: str 
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError("kitti2mcap is not installed: pip install kitti2mcap") from exc
     out = Path(output)
-    args = ["--date", date, "--drive", str(drive), "--kitti-dir", str(kitti_dir), "--output", str(out),
-            "--cameras", cameras]
+    args = [
+        "--date",
+        date,
+        "--drive",
+        str(drive),
+        "--kitti-dir",
+        str(kitti_dir),
+        "--output",
+        str(out),
+        "--cameras",
+        cameras,
+    ]
     if frames is not None:
         args += ["--frames", str(frames)]
     if not lidar:

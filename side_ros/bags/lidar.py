@@ -62,8 +62,9 @@ def transform_points(xyz: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return p @ matrix[:3, :3].T + matrix[:3, 3]
 
 
-def project_to_depth(points_cam: np.ndarray, intrinsics: geometry.Intrinsics, height: int, width: int, *,
-                     min_depth: float = 1e-3) -> np.ndarray:
+def project_to_depth(
+    points_cam: np.ndarray, intrinsics: geometry.Intrinsics, height: int, width: int, *, min_depth: float = 1e-3
+) -> np.ndarray:
     """Sparse depth (H, W) float32 (0 = no point) from points in the optical frame; nearest point per pixel."""
     p = np.asarray(points_cam, dtype=np.float64)
     p = p[np.isfinite(p).all(axis=1)]
@@ -84,8 +85,15 @@ def project_to_depth(points_cam: np.ndarray, intrinsics: geometry.Intrinsics, he
     return depth.reshape(height, width)
 
 
-def lidar_depth(xyz: np.ndarray, camera_from_lidar: np.ndarray, intrinsics: geometry.Intrinsics, height: int,
-                width: int, *, min_depth: float = 1e-3) -> np.ndarray:
+def lidar_depth(
+    xyz: np.ndarray,
+    camera_from_lidar: np.ndarray,
+    intrinsics: geometry.Intrinsics,
+    height: int,
+    width: int,
+    *,
+    min_depth: float = 1e-3,
+) -> np.ndarray:
     """Sparse ground-truth depth of a LiDAR cloud (its own frame) in a camera, given T_camera<-lidar."""
     return project_to_depth(transform_points(xyz, camera_from_lidar), intrinsics, height, width, min_depth=min_depth)
 
@@ -127,34 +135,50 @@ class LidarEvalReport:
         return {str(k): v for k, v in self.accumulator.compute_groups("per_image").items() if k is not None}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bag": str(self.bag), "frame_topic": self.frame_topic, "lidar_topic": self.lidar_topic,
-                "camera_frame": self.camera_frame, "protocol": self.protocol,
-                "frames": [f.__dict__ for f in self.frames], "skipped": dict(self.skipped),
-                "aggregate": self.aggregate, "by_range": self.by_range()}
+        return {
+            "bag": str(self.bag),
+            "frame_topic": self.frame_topic,
+            "lidar_topic": self.lidar_topic,
+            "camera_frame": self.camera_frame,
+            "protocol": self.protocol,
+            "frames": [f.__dict__ for f in self.frames],
+            "skipped": dict(self.skipped),
+            "aggregate": self.aggregate,
+            "by_range": self.by_range(),
+        }
 
     def format(self) -> str:
         """Per-frame table and aggregated tables (KITTI leaderboard units, then plain units)."""
         cols = ("silog", "abs_rel", "sq_rel_kitti", "irmse", "rmse", "delta1")
-        lines = ["| frame | stamp (s) | range | LiDAR px | " + " | ".join(M.column_header(c, "leaderboard")
-                                                                      for c in cols) + " |",
-                 "|" + "---|" * (4 + len(cols))]
+        lines = [
+            "| frame | stamp (s) | range | LiDAR px | "
+            + " | ".join(M.column_header(c, "leaderboard") for c in cols)
+            + " |",
+            "|" + "---|" * (4 + len(cols)),
+        ]
         for f in self.frames:
             if f.metrics is None:
                 cells = ["-"] * len(cols)
             else:
                 lb = M.to_leaderboard_units(f.metrics)
                 cells = [f"{lb[c]:.3f}" for c in cols]
-            lines.append(f"| {f.index} | {f.stamp / 1e9:.3f} | {f.range or '-'} | {f.gt_pixels} | "
-                         + " | ".join(cells) + " |")
+            lines.append(
+                f"| {f.index} | {f.stamp / 1e9:.3f} | {f.range or '-'} | {f.gt_pixels} | " + " | ".join(cells) + " |"
+            )
         out = ["Per frame (" + self.protocol + "):", "\n".join(lines), ""]
         agg = self.aggregate
         if agg:
             rows = {f"all ({self.accumulator.num_images} frames)": agg}
             rows.update({f"{k} range": v for k, v in self.by_range().items()})
-            out += ["Aggregated (mean over frames), KITTI leaderboard units:",
-                    M.format_table(rows, "kitti", title="frames"), "", "Aggregated, plain units:",
-                    M.format_table(rows, ["rmse", "mae", "abs_rel", "sq_rel_eigen", "delta1", "delta2", "delta3"],
-                                   title="frames")]
+            out += [
+                "Aggregated (mean over frames), KITTI leaderboard units:",
+                M.format_table(rows, "kitti", title="frames"),
+                "",
+                "Aggregated, plain units:",
+                M.format_table(
+                    rows, ["rmse", "mae", "abs_rel", "sq_rel_eigen", "delta1", "delta2", "delta3"], title="frames"
+                ),
+            ]
         else:
             out.append("No frame could be scored.")
         if self.skipped:
@@ -162,11 +186,21 @@ class LidarEvalReport:
         return "\n".join(out)
 
 
-def evaluate_bag(bag: str | os.PathLike, *, predict: Callable[[np.ndarray], Any] | None = None,
-                 depth_topic: str | None = None, image_topic: str | None = None, info_topic: str | None = None,
-                 lidar_topic: str | None = None, camera_frame: str | None = None,
-                 protocol: str = "kitti_benchmark", max_dt: float = 0.05, min_lidar_depth: float = 1e-3,
-                 namespace: str = DEFAULT_NAMESPACE, progress: bool | None = None) -> LidarEvalReport:
+def evaluate_bag(
+    bag: str | os.PathLike,
+    *,
+    predict: Callable[[np.ndarray], Any] | None = None,
+    depth_topic: str | None = None,
+    image_topic: str | None = None,
+    info_topic: str | None = None,
+    lidar_topic: str | None = None,
+    camera_frame: str | None = None,
+    protocol: str = "kitti_benchmark",
+    max_dt: float = 0.05,
+    min_lidar_depth: float = 1e-3,
+    namespace: str = DEFAULT_NAMESPACE,
+    progress: bool | None = None,
+) -> LidarEvalReport:
     """Score depth against the bag's LiDAR; the depth is `predict(rgb)` on the camera images, or the images of
     `depth_topic` (32FC1 / 16UC1, e.g. /side/depth of a bag written by side-depth-bag).
 
@@ -186,21 +220,33 @@ def evaluate_bag(bag: str | os.PathLike, *, predict: Callable[[np.ndarray], Any]
             cam = find_camera_topics(reader, image_topic, info_topic, namespace=namespace, require_info=True)
             frame_topic, info = cam.image, cam.info
         assert info is not None
-        infos = bm.StampIndex([bm.Stamped(bm.stamp_ns(m.header.stamp), msg.log_time, m)
-                               for msg in reader.messages([info]) for m in [reader.deserialize(msg)]])
+        infos = bm.StampIndex(
+            [
+                bm.Stamped(bm.stamp_ns(m.header.stamp), msg.log_time, m)
+                for msg in reader.messages([info])
+                for m in [reader.deserialize(msg)]
+            ]
+        )
         tree = TransformTree()
         for msg in reader.messages([t for t in TF_TOPICS if t in reader.topics]):
             if msg.msgtype == TF_TYPE:
                 tree.add_message(reader.deserialize(msg), static=msg.topic == "/tf_static")
 
         # Pass 1: stamps only, to pair each frame with its nearest cloud.
-        clouds = bm.StampIndex([bm.Stamped(cdr_header_stamp(m.raw), m.log_time, i)
-                                for i, m in enumerate(reader.messages([lidar]))])
+        clouds = bm.StampIndex(
+            [bm.Stamped(cdr_header_stamp(m.raw), m.log_time, i) for i, m in enumerate(reader.messages([lidar]))]
+        )
         frame_stamps = [cdr_header_stamp(m.raw) for m in reader.messages([frame_topic])]
         if not frame_stamps:
             raise BagError(f"no message on {frame_topic} in bag {reader.path}")
-        report = LidarEvalReport(reader.path, frame_topic, lidar, camera_frame or "", prot.name,
-                                 accumulator=M.DepthMetricAccumulator(protocol=prot))
+        report = LidarEvalReport(
+            reader.path,
+            frame_topic,
+            lidar,
+            camera_frame or "",
+            prot.name,
+            accumulator=M.DepthMetricAccumulator(protocol=prot),
+        )
         max_ns = int(max_dt * bm.NS)
         pairing: dict[int, bm.Stamped] = {}
         for i, s in enumerate(frame_stamps):
@@ -226,8 +272,9 @@ def evaluate_bag(bag: str | os.PathLike, *, predict: Callable[[np.ndarray], Any]
                     xyz, _ = payloads.cloud_xyz(cmsg)
                     entry = (xyz, bm.stamp_ns(cmsg.header.stamp), cmsg.header.frame_id)
                     for fi, fmsg, flog in waiting_frames.pop(ci, []):
-                        _score(report, reader, fi, fmsg, flog, entry, infos, tree, predict, camera_frame,
-                               min_lidar_depth)
+                        _score(
+                            report, reader, fi, fmsg, flog, entry, infos, tree, predict, camera_frame, min_lidar_depth
+                        )
                         wanted[ci] -= 1
                         bar.update(1)
                     if wanted[ci] > 0:
@@ -239,8 +286,19 @@ def evaluate_bag(bag: str | os.PathLike, *, predict: Callable[[np.ndarray], Any]
                 ci = pairing[fi].msg
                 fmsg = reader.deserialize(msg)
                 if ci in ready_clouds:
-                    _score(report, reader, fi, fmsg, msg.log_time, ready_clouds[ci], infos, tree, predict,
-                           camera_frame, min_lidar_depth)
+                    _score(
+                        report,
+                        reader,
+                        fi,
+                        fmsg,
+                        msg.log_time,
+                        ready_clouds[ci],
+                        infos,
+                        tree,
+                        predict,
+                        camera_frame,
+                        min_lidar_depth,
+                    )
                     bar.update(1)
                     wanted[ci] -= 1
                     if wanted[ci] <= 0:
@@ -253,9 +311,19 @@ def evaluate_bag(bag: str | os.PathLike, *, predict: Callable[[np.ndarray], Any]
     return report
 
 
-def _score(report: LidarEvalReport, reader: BagReader, index: int, fmsg: Any, log_time: int,
-           cloud: tuple[np.ndarray, int, str], infos: bm.StampIndex, tree: TransformTree,
-           predict: Callable[[np.ndarray], Any] | None, camera_frame: str | None, min_depth: float) -> None:
+def _score(
+    report: LidarEvalReport,
+    reader: BagReader,
+    index: int,
+    fmsg: Any,
+    log_time: int,
+    cloud: tuple[np.ndarray, int, str],
+    infos: bm.StampIndex,
+    tree: TransformTree,
+    predict: Callable[[np.ndarray], Any] | None,
+    camera_frame: str | None,
+    min_depth: float,
+) -> None:
     xyz, cloud_stamp, lidar_frame = cloud
     stamp = bm.stamp_ns(fmsg.header.stamp)
     frame = camera_frame or fmsg.header.frame_id
@@ -299,5 +367,6 @@ def _score(report: LidarEvalReport, reader: BagReader, index: int, fmsg: Any, lo
     has = row[0] > 0
     if not has:
         report.skipped["no_lidar_point_in_image"] += 1
-    report.frames.append(FrameEval(index, stamp, cloud_stamp, chosen, n_gt, coverage,
-                                   M.metrics_from_stats(row) if has else None))
+    report.frames.append(
+        FrameEval(index, stamp, cloud_stamp, chosen, n_gt, coverage, M.metrics_from_stats(row) if has else None)
+    )

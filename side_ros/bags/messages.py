@@ -53,8 +53,7 @@ def depth_image(ts: Typestore, header: Any, depth: np.ndarray) -> Any:
 
 def color_image(ts: Typestore, header: Any, pixels: np.ndarray, encoding: str = "bgr8") -> Any:
     """(H, W, 3) uint8 in the encoding's channel order -> bgr8 / rgb8 Image."""
-    return ts.types["sensor_msgs/msg/Image"](header=copy_header(ts, header),
-                                             **payloads.color_fields(pixels, encoding))
+    return ts.types["sensor_msgs/msg/Image"](header=copy_header(ts, header), **payloads.color_fields(pixels, encoding))
 
 
 def point_cloud(ts: Typestore, header: Any, cloud: geometry.PackedCloud) -> Any:
@@ -74,16 +73,24 @@ def string_message(ts: Typestore, text: str) -> Any:
     return ts.types["std_msgs/msg/String"](data=str(text))
 
 
-def camera_info(ts: Typestore, header: Any, width: int, height: int, k: np.ndarray,
-                p: np.ndarray | None = None) -> Any:
+def camera_info(ts: Typestore, header: Any, width: int, height: int, k: np.ndarray, p: np.ndarray | None = None) -> Any:
     """A rectified pinhole CameraInfo (no distortion): K, identity R and P = [K | 0] unless P is given."""
     kk = np.asarray(k, dtype=np.float64).reshape(3, 3)
     pp = np.hstack([kk, np.zeros((3, 1))]) if p is None else np.asarray(p, dtype=np.float64).reshape(3, 4)
     roi = ts.types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
     return ts.types["sensor_msgs/msg/CameraInfo"](
-        header=copy_header(ts, header), height=int(height), width=int(width), distortion_model="plumb_bob",
-        d=np.zeros(5), k=kk.reshape(-1).copy(), r=np.eye(3).reshape(-1), p=pp.reshape(-1).copy(), binning_x=0,
-        binning_y=0, roi=roi)
+        header=copy_header(ts, header),
+        height=int(height),
+        width=int(width),
+        distortion_model="plumb_bob",
+        d=np.zeros(5),
+        k=kk.reshape(-1).copy(),
+        r=np.eye(3).reshape(-1),
+        p=pp.reshape(-1).copy(),
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
+    )
 
 
 def depth_camera_info(ts: Typestore, header: Any, info: Any, height: int, width: int) -> Any:
@@ -93,13 +100,24 @@ def depth_camera_info(ts: Typestore, header: Any, info: Any, height: int, width:
     plain = max(int(info.binning_x), 1) == 1 and max(int(info.binning_y), 1) == 1 and not (roi.width and roi.height)
     w, h = (width, height) if plain and not (info.width and info.height) else (info.width, info.height)
     return ts.types["sensor_msgs/msg/CameraInfo"](
-        header=copy_header(ts, header), height=int(h), width=int(w), distortion_model=str(info.distortion_model),
-        d=np.asarray(info.d, dtype=np.float64).copy(), k=np.asarray(info.k, dtype=np.float64).copy(),
-        r=np.asarray(info.r, dtype=np.float64).copy(), p=np.asarray(info.p, dtype=np.float64).copy(),
-        binning_x=int(info.binning_x), binning_y=int(info.binning_y),
-        roi=ts.types["sensor_msgs/msg/RegionOfInterest"](x_offset=int(roi.x_offset), y_offset=int(roi.y_offset),
-                                                         height=int(roi.height), width=int(roi.width),
-                                                         do_rectify=bool(roi.do_rectify)))
+        header=copy_header(ts, header),
+        height=int(h),
+        width=int(w),
+        distortion_model=str(info.distortion_model),
+        d=np.asarray(info.d, dtype=np.float64).copy(),
+        k=np.asarray(info.k, dtype=np.float64).copy(),
+        r=np.asarray(info.r, dtype=np.float64).copy(),
+        p=np.asarray(info.p, dtype=np.float64).copy(),
+        binning_x=int(info.binning_x),
+        binning_y=int(info.binning_y),
+        roi=ts.types["sensor_msgs/msg/RegionOfInterest"](
+            x_offset=int(roi.x_offset),
+            y_offset=int(roi.y_offset),
+            height=int(roi.height),
+            width=int(roi.width),
+            do_rectify=bool(roi.do_rectify),
+        ),
+    )
 
 
 def transform_stamped(ts: Typestore, stamp: int, parent: str, child: str, matrix: np.ndarray) -> Any:
@@ -108,10 +126,13 @@ def transform_stamped(ts: Typestore, stamp: int, parent: str, child: str, matrix
     x, y, z, w = quaternion_from_matrix(m[:3, :3])
     t = ts.types
     return t["geometry_msgs/msg/TransformStamped"](
-        header=make_header(ts, stamp, parent), child_frame_id=child,
+        header=make_header(ts, stamp, parent),
+        child_frame_id=child,
         transform=t["geometry_msgs/msg/Transform"](
             translation=t["geometry_msgs/msg/Vector3"](x=float(m[0, 3]), y=float(m[1, 3]), z=float(m[2, 3])),
-            rotation=t["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w)))
+            rotation=t["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w),
+        ),
+    )
 
 
 def quaternion_from_matrix(r: np.ndarray) -> tuple[float, float, float, float]:
@@ -146,9 +167,13 @@ def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
     if not np.isfinite(n) or n < 1e-12:
         raise ValueError(f"invalid quaternion ({x}, {y}, {z}, {w})")
     x, y, z, w = q / n
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------- streams

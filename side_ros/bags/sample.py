@@ -58,9 +58,16 @@ def keep_mantissa_bits(depth: np.ndarray, bits: int) -> np.ndarray:
     return np.where(np.isfinite(d), out, d)
 
 
-def write_sample_bag(path: str | os.PathLike, frames: Sequence[FrameSpec], *, storage: str = "mcap",
-                     period: float = 1.0, overwrite: bool = False, compress: bool = True,
-                     depth_bits: int | None = 14) -> Path:
+def write_sample_bag(
+    path: str | os.PathLike,
+    frames: Sequence[FrameSpec],
+    *,
+    storage: str = "mcap",
+    period: float = 1.0,
+    overwrite: bool = False,
+    compress: bool = True,
+    depth_bits: int | None = 14,
+) -> Path:
     """Render the frames and write them as a bag (see the module docstring for the topics)."""
     from side_ros.scenes import render_scene
 
@@ -74,12 +81,18 @@ def write_sample_bag(path: str | os.PathLike, frames: Sequence[FrameSpec], *, st
             depth = np.where(s.depth > 0, s.depth, np.float32(np.nan)).astype(np.float32)
             if depth_bits is not None:
                 depth = keep_mantissa_bits(depth, depth_bits)
-            writer.write(INFO_TOPIC, bm.camera_info(ts, header, spec.width, spec.height, s.intrinsics),
-                         stamp - INFO_LEAD_NS)
+            writer.write(
+                INFO_TOPIC, bm.camera_info(ts, header, spec.width, spec.height, s.intrinsics), stamp - INFO_LEAD_NS
+            )
             writer.write(IMAGE_TOPIC, bm.color_image(ts, header, np.ascontiguousarray(s.rgb), "rgb8"), stamp)
             writer.write(GT_DEPTH_TOPIC, bm.depth_image(ts, header, depth), stamp)
-            payload = {"stamp": {"sec": stamp // bm.NS, "nanosec": stamp % bm.NS}, "frame_id": FRAME_ID,
-                       "range": s.range_label, "kind": s.kind, "seed": int(spec.seed)}
+            payload = {
+                "stamp": {"sec": stamp // bm.NS, "nanosec": stamp % bm.NS},
+                "frame_id": FRAME_ID,
+                "range": s.range_label,
+                "kind": s.kind,
+                "seed": int(spec.seed),
+            }
             writer.write(GT_RANGE_TOPIC, bm.string_message(ts, json.dumps(payload, separators=(",", ":"))), stamp)
     return out
 
@@ -94,8 +107,9 @@ class GroundTruth:
     kind: str | None
 
 
-def read_ground_truth(bag: str | os.PathLike, depth_topic: str = GT_DEPTH_TOPIC,
-                      range_topic: str = GT_RANGE_TOPIC) -> dict[int, GroundTruth]:
+def read_ground_truth(
+    bag: str | os.PathLike, depth_topic: str = GT_DEPTH_TOPIC, range_topic: str = GT_RANGE_TOPIC
+) -> dict[int, GroundTruth]:
     """Ground truth by header stamp (ns); topics the bag lacks leave their fields None."""
     out: dict[int, GroundTruth] = {}
     with BagReader(bag) as reader:

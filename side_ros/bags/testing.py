@@ -12,8 +12,11 @@ from side_ros.testing import tiny_checkpoints
 
 __all__ = ["TINY_FRAMES", "tiny_checkpoints", "tiny_sample_bag"]
 
-TINY_FRAMES = (FrameSpec("indoor", 1_000_101, 64, 48), FrameSpec("outdoor", 1_000_102, 124, 38),
-               FrameSpec("indoor", 1_000_103, 64, 48))
+TINY_FRAMES = (
+    FrameSpec("indoor", 1_000_101, 64, 48),
+    FrameSpec("outdoor", 1_000_102, 124, 38),
+    FrameSpec("indoor", 1_000_103, 64, 48),
+)
 
 
 def tiny_sample_bag(path: str | os.PathLike, storage: str = "mcap", period: float = 0.2) -> Path:

@@ -68,8 +68,13 @@ class TransformTree:
     def add_message(self, tf_message: Any, *, static: bool) -> None:
         """Every TransformStamped of a tf2_msgs/TFMessage."""
         for t in tf_message.transforms:
-            self.add(t.header.frame_id, t.child_frame_id, matrix_from_transform(t.transform),
-                     stamp_ns(t.header.stamp), static=static)
+            self.add(
+                t.header.frame_id,
+                t.child_frame_id,
+                matrix_from_transform(t.transform),
+                stamp_ns(t.header.stamp),
+                static=static,
+            )
 
     @property
     def frames(self) -> set[str]:
@@ -114,12 +119,13 @@ class TransformTree:
         known = self.frames
         for f in (target, source):
             if f not in known:
-                raise TransformError(f"frame {f!r} is not in the recorded transforms (frames: "
-                                     f"{', '.join(sorted(known)) or 'none'}; are /tf_static and /tf recorded?)")
+                raise TransformError(
+                    f"frame {f!r} is not in the recorded transforms (frames: "
+                    f"{', '.join(sorted(known)) or 'none'}; are /tf_static and /tf recorded?)"
+                )
         up_source = self._to_root(source, stamp)
         up_target = {f: m for f, m in self._to_root(target, stamp)}
         for frame, t_anc_source in up_source:
             if frame in up_target:
                 return invert(up_target[frame]) @ t_anc_source
         raise TransformError(f"frames {source!r} and {target!r} are not connected by the recorded transforms")
-

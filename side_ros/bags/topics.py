@@ -62,27 +62,45 @@ def _is_colour_image(reader: BagReader, topic: str, msgtype: str) -> bool:
     return str(msg.encoding) not in DEPTH_ENCODINGS
 
 
-def find_camera_topics(reader: BagReader, image_topic: str | None = None, info_topic: str | None = None, *,
-                       namespace: str | None = DEFAULT_NAMESPACE, require_info: bool = False) -> CameraTopics:
+def find_camera_topics(
+    reader: BagReader,
+    image_topic: str | None = None,
+    info_topic: str | None = None,
+    *,
+    namespace: str | None = DEFAULT_NAMESPACE,
+    require_info: bool = False,
+) -> CameraTopics:
     """The camera image topic and its camera_info topic (None when the bag has none and it is not required)."""
     topics = reader.topics
     if image_topic:
         image = _check_given(reader, image_topic, (IMAGE, COMPRESSED), "a camera image")
     else:
-        cands = [t.name for t in topics.values() if t.msgtype in (IMAGE, COMPRESSED) and t.count > 0
-                 and not _own(t.name, namespace) and _is_colour_image(reader, t.name, t.msgtype)]
+        cands = [
+            t.name
+            for t in topics.values()
+            if t.msgtype in (IMAGE, COMPRESSED)
+            and t.count > 0
+            and not _own(t.name, namespace)
+            and _is_colour_image(reader, t.name, t.msgtype)
+        ]
         raw = set(c for c in cands if topics[c].msgtype == IMAGE)
         cands = sorted(c for c in cands if not (c.endswith("/compressed") and c[: -len("/compressed")] in raw))
-        image = _only(reader, cands, "camera image topic",
-                      "a sensor_msgs/Image with a colour encoding, or a CompressedImage", "--image-topic")
+        image = _only(
+            reader,
+            cands,
+            "camera image topic",
+            "a sensor_msgs/Image with a colour encoding, or a CompressedImage",
+            "--image-topic",
+        )
     compressed = topics[image].msgtype == COMPRESSED
 
     info = find_info_topic(reader, image, info_topic, require=require_info)
     return CameraTopics(image=image, compressed=compressed, info=info)
 
 
-def find_info_topic(reader: BagReader, image_topic: str | None, info_topic: str | None = None, *,
-                    require: bool = False) -> str | None:
+def find_info_topic(
+    reader: BagReader, image_topic: str | None, info_topic: str | None = None, *, require: bool = False
+) -> str | None:
     """The camera_info topic: given, the only one, or the one that belongs to `image_topic` (image_transport's
     sibling `<base>/camera_info`, or depth_image_proc's `<image>/camera_info` as side_ros writes for its depth);
     None if the bag has none."""
@@ -102,21 +120,28 @@ def find_info_topic(reader: BagReader, image_topic: str | None, info_topic: str 
         info = None
     else:
         near = f", none of them {beside}" if beside else ""
-        raise BagError(f"several camera_info topics in bag {reader.path}: {', '.join(infos)}{near}; "
-                       "choose one with --info-topic")
+        raise BagError(
+            f"several camera_info topics in bag {reader.path}: {', '.join(infos)}{near}; choose one with --info-topic"
+        )
     if info is None and require:
-        raise BagError(f"no sensor_msgs/CameraInfo topic in bag {reader.path}: the camera intrinsics are needed "
-                       f"(topics: {reader.topic_list()})")
+        raise BagError(
+            f"no sensor_msgs/CameraInfo topic in bag {reader.path}: the camera intrinsics are needed "
+            f"(topics: {reader.topic_list()})"
+        )
     return info
 
 
-def find_lidar_topic(reader: BagReader, lidar_topic: str | None = None, *,
-                     namespace: str | None = DEFAULT_NAMESPACE) -> str:
+def find_lidar_topic(
+    reader: BagReader, lidar_topic: str | None = None, *, namespace: str | None = DEFAULT_NAMESPACE
+) -> str:
     """The LiDAR PointCloud2 topic: given, or the only one outside the output namespace."""
     if lidar_topic:
         return _check_given(reader, lidar_topic, (POINTCLOUD2,), "a point cloud")
-    cands = sorted(t.name for t in reader.topics.values()
-                   if t.msgtype == POINTCLOUD2 and t.count > 0 and not _own(t.name, namespace))
+    cands = sorted(
+        t.name
+        for t in reader.topics.values()
+        if t.msgtype == POINTCLOUD2 and t.count > 0 and not _own(t.name, namespace)
+    )
     return _only(reader, cands, "LiDAR point cloud topic", "sensor_msgs/PointCloud2", "--lidar-topic")
 
 

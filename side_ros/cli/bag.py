@@ -20,8 +20,9 @@ from side_ros.console import CliError, entry
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from side_ros.bags.io import STORAGES
 
-    p = argparse.ArgumentParser(prog="side-depth-bag", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="side-depth-bag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("input", help="input bag: a rosbag2 folder, or a .mcap / .db3 file")
     p.add_argument("output", help="output bag folder (must not exist unless --overwrite)")
     p.add_argument("--image-topic", help="camera image topic (sensor_msgs/Image or CompressedImage)")
@@ -36,8 +37,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     out.add_argument("--stride", type=int, default=1, help="keep every N-th row and column in the cloud")
     out.add_argument("--points-min-depth", type=float, default=0.0, help="points closer than this (m) become NaN")
     out.add_argument("--points-max-depth", type=float, default=0.0, help="points farther than this (m) become NaN")
-    out.add_argument("--points-min-confidence", type=float, default=0.0,
-                     help="points less confident than this (0-1, depth/confidence) become NaN")
+    out.add_argument(
+        "--points-min-confidence",
+        type=float,
+        default=0.0,
+        help="points less confident than this (0-1, depth/confidence) become NaN",
+    )
     out.add_argument("--no-confidence", action="store_true", help="no depth/confidence images")
     out.add_argument("--no-colormap", action="store_true", help="no colour-mapped depth image")
     out.add_argument("--colormap-min", type=float, default=0.0, help="depth of the first colour (0: per frame)")
@@ -59,23 +64,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise CliError(f"--points-min-confidence must be in [0, 1], got {args.points_min_confidence}")
     if not args.namespace.startswith("/"):
         raise CliError(f"--namespace must be absolute (start with '/'), got {args.namespace!r}")
-    options = OutputOptions(namespace=args.namespace, points=not args.no_points, points_color=not args.no_color,
-                            points_stride=args.stride, points_min_depth=args.points_min_depth,
-                            points_max_depth=args.points_max_depth,
-                            points_min_confidence=args.points_min_confidence, confidence=not args.no_confidence,
-                            colormap=not args.no_colormap,
-                            colormap_min_depth=args.colormap_min, colormap_max_depth=args.colormap_max)
+    options = OutputOptions(
+        namespace=args.namespace,
+        points=not args.no_points,
+        points_color=not args.no_color,
+        points_stride=args.stride,
+        points_min_depth=args.points_min_depth,
+        points_max_depth=args.points_max_depth,
+        points_min_confidence=args.points_min_confidence,
+        confidence=not args.no_confidence,
+        colormap=not args.no_colormap,
+        colormap_min_depth=args.colormap_min,
+        colormap_max_depth=args.colormap_max,
+    )
     # Cheap checks first: a wrong topic or an existing output should not wait for the networks to load.
     with BagReader(args.input) as reader:
         cam = find_camera_topics(reader, args.image_topic, args.info_topic, namespace=args.namespace)
     check_new_path(args.output, "output bag", overwrite=args.overwrite)
     pipe = build_pipeline(args)
-    print(f"side-depth-bag: {cam.image}" + (f" + {cam.info}" if cam.info else " (no camera_info: no point clouds)")
-          + f" on {pipe.describe()}")
+    print(
+        f"side-depth-bag: {cam.image}"
+        + (f" + {cam.info}" if cam.info else " (no camera_info: no point clouds)")
+        + f" on {pipe.describe()}"
+    )
     print(f"side-depth-bag: {routing_line(pipe)}")
-    report = depth_bag(args.input, args.output, pipe, image_topic=cam.image, info_topic=cam.info,
-                       storage=args.storage, overwrite=args.overwrite, options=options,
-                       compress=not args.no_compress)
+    report = depth_bag(
+        args.input,
+        args.output,
+        pipe,
+        image_topic=cam.image,
+        info_topic=cam.info,
+        storage=args.storage,
+        overwrite=args.overwrite,
+        options=options,
+        compress=not args.no_compress,
+    )
     print(report.summary())
     return 0
 

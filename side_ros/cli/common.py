@@ -26,17 +26,29 @@ def add_network_args(parser: argparse.ArgumentParser, *, required: bool = True) 
     g = parser.add_argument_group("networks" + ("" if required else " (when running them)"))
     g.add_argument("--low", metavar="PT", help="low-range DS-SIDENet checkpoint (default: the shipped models/low.pt)")
     g.add_argument("--high", metavar="PT", help="high-range DS-SIDENet checkpoint (default: models/high.pt)")
-    g.add_argument("--coarse", metavar="PT", help="coarse depth network for --router coarse_depth "
-                                                   "(default: models/coarse.pt)")
-    g.add_argument("--places", metavar="PTH", help="official wideresnet18_places365.pth.tar for --router "
-                                                    "scene_classification (get it with side-download-places365)")
+    g.add_argument(
+        "--coarse", metavar="PT", help="coarse depth network for --router coarse_depth (default: models/coarse.pt)"
+    )
+    g.add_argument(
+        "--places",
+        metavar="PTH",
+        help="official wideresnet18_places365.pth.tar for --router "
+        "scene_classification (get it with side-download-places365)",
+    )
     g.add_argument("--router", choices=ROUTERS, default=DEFAULT_ROUTER, help="how each image's range is chosen")
-    g.add_argument("--sigma", type=float, default=None,
-                   help="range threshold in metres (coarse_depth; default: the coarse checkpoint's calibrated "
-                        f"recommended_sigma, else {DEFAULT_SIGMA})")
-    g.add_argument("--statistic", default=None,
-                   help="coarse-map statistic compared with sigma: max (the paper's), median, mean or pNN "
-                        "(default: the coarse checkpoint's recommended_statistic, else max)")
+    g.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help="range threshold in metres (coarse_depth; default: the coarse checkpoint's calibrated "
+        f"recommended_sigma, else {DEFAULT_SIGMA})",
+    )
+    g.add_argument(
+        "--statistic",
+        default=None,
+        help="coarse-map statistic compared with sigma: max (the paper's), median, mean or pNN "
+        "(default: the coarse checkpoint's recommended_statistic, else max)",
+    )
     g.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="voting scene categories (scene_classification)")
     g.add_argument("--voting", choices=VOTING, default=DEFAULT_VOTING, help="how the top-K categories decide")
     g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
@@ -51,8 +63,10 @@ def weight_path(value: str | None, which: str) -> Path:
     if not path.is_file():
         if value:
             raise CliError(f"--{which}: weight file not found: {path}")
-        raise CliError(f"the shipped {which} network weights are missing ({path}); pass --{which} PATH "
-                       "(train them with the side_ros training commands, see models/MODEL_CARD.md)")
+        raise CliError(
+            f"the shipped {which} network weights are missing ({path}); pass --{which} PATH "
+            "(train them with the side_ros training commands, see models/MODEL_CARD.md)"
+        )
     return path
 
 
@@ -66,18 +80,29 @@ def build_pipeline(args: argparse.Namespace) -> Any:
     places = None
     if "places" in needs:
         if not args.places:
-            raise CliError("--router scene_classification needs --places (the official Places365 WideResNet-18 "
-                           "checkpoint; get it with side-download-places365)")
+            raise CliError(
+                "--router scene_classification needs --places (the official Places365 WideResNet-18 "
+                "checkpoint; get it with side-download-places365)"
+            )
         places = Path(args.places)
         if not places.is_file():
             raise CliError(f"--places: file not found: {places}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return RobustDepthPipeline.from_files(paths["low"], paths["high"], paths["coarse"], places,
-                                                  router=args.router, device=args.device, half=args.half,
-                                                  sigma=args.sigma, statistic=args.statistic, top_k=args.top_k,
-                                                  voting=args.voting)
+            return RobustDepthPipeline.from_files(
+                paths["low"],
+                paths["high"],
+                paths["coarse"],
+                places,
+                router=args.router,
+                device=args.device,
+                half=args.half,
+                sigma=args.sigma,
+                statistic=args.statistic,
+                top_k=args.top_k,
+                voting=args.voting,
+            )
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc
 
@@ -87,8 +112,10 @@ def routing_line(pipe: Any) -> str:
     if pipe.router != "coarse_depth":
         return f"router {pipe.router}"
     origin = pipe.routing_origin()
-    return (f"router coarse_depth: {pipe.statistic} of the coarse depth > sigma {pipe.sigma:.3f} m "
-            f"(sigma {origin['sigma']}; statistic {origin['statistic']})")
+    return (
+        f"router coarse_depth: {pipe.statistic} of the coarse depth > sigma {pipe.sigma:.3f} m "
+        f"(sigma {origin['sigma']}; statistic {origin['statistic']})"
+    )
 
 
 def check_new_path(path: str | os.PathLike, what: str, *, overwrite: bool = False) -> Path:

@@ -19,17 +19,21 @@ from side_ros.console import CliError, entry
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from side_ros.metrics import PROTOCOLS
 
-    p = argparse.ArgumentParser(prog="side-eval-bag", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="side-eval-bag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("bag", help="a rosbag2 folder, or a .mcap / .db3 file, with LiDAR, camera and transforms")
-    p.add_argument("--depth-topic", help="score this depth image topic (32FC1 / 16UC1) instead of running the "
-                                         "networks")
+    p.add_argument("--depth-topic", help="score this depth image topic (32FC1 / 16UC1) instead of running the networks")
     p.add_argument("--image-topic", help="camera image topic (default: detected)")
     p.add_argument("--info-topic", help="camera_info topic (default: detected)")
     p.add_argument("--lidar-topic", help="PointCloud2 topic (default: the only one)")
     p.add_argument("--camera-frame", help="optical frame of the camera (default: the images' header frame_id)")
-    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="kitti_benchmark",
-                   help="valid pixels, crop and depth cap (default: every LiDAR pixel, as the KITTI benchmark)")
+    p.add_argument(
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        default="kitti_benchmark",
+        help="valid pixels, crop and depth cap (default: every LiDAR pixel, as the KITTI benchmark)",
+    )
     p.add_argument("--max-dt", type=float, default=0.05, help="largest camera-LiDAR stamp difference (s)")
     p.add_argument("--min-lidar-depth", type=float, default=0.1, help="ignore LiDAR points closer than this (m)")
     p.add_argument("--json", metavar="PATH", help="also write per-frame and aggregated metrics as JSON")
@@ -60,9 +64,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             find_camera_topics(reader, args.image_topic, args.info_topic, require_info=True)
         predict = build_pipeline(args)
         print(f"side-eval-bag: running the networks on {predict.describe()}")
-    report = evaluate_bag(args.bag, predict=predict, depth_topic=args.depth_topic, image_topic=args.image_topic,
-                          info_topic=args.info_topic, lidar_topic=args.lidar_topic, camera_frame=args.camera_frame,
-                          protocol=args.protocol, max_dt=args.max_dt, min_lidar_depth=args.min_lidar_depth)
+    report = evaluate_bag(
+        args.bag,
+        predict=predict,
+        depth_topic=args.depth_topic,
+        image_topic=args.image_topic,
+        info_topic=args.info_topic,
+        lidar_topic=args.lidar_topic,
+        camera_frame=args.camera_frame,
+        protocol=args.protocol,
+        max_dt=args.max_dt,
+        min_lidar_depth=args.min_lidar_depth,
+    )
     print(f"{report.frame_topic} vs LiDAR {report.lidar_topic} in frame {report.camera_frame or '?'}")
     print(report.format())
     if json_path is not None:

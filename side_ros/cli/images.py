@@ -28,41 +28,82 @@ from side_ros.console import CliError, entry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 FORMATS = ("png", "npy", "colormap", "confidence", "ply")
-SUFFIXES = {"png": "_depth.png", "npy": "_depth.npy", "colormap": "_colormap.png", "confidence": "_confidence.png",
-            "ply": ".ply"}
+SUFFIXES = {
+    "png": "_depth.png",
+    "npy": "_depth.npy",
+    "colormap": "_colormap.png",
+    "confidence": "_confidence.png",
+    "ply": ".ply",
+}
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit (Image.MAX_IMAGE_PIXELS): 1/4 GiB of RGB
 RESULTS = "results.csv"
-COLUMNS = ("image", "output", "status", "width", "height", "range", "router", "score", "min_depth_m", "max_depth_m",
-           "ply_points")
+COLUMNS = (
+    "image",
+    "output",
+    "status",
+    "width",
+    "height",
+    "range",
+    "router",
+    "score",
+    "min_depth_m",
+    "max_depth_m",
+    "ply_points",
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="side-depth-images", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="side-depth-images", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("inputs", nargs="+", help="image files and/or folders of images")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--formats", default=None,
-                   help=f"comma-separated subset of {','.join(FORMATS)} (default: png,colormap,confidence, plus "
-                        "ply when intrinsics are given)")
-    p.add_argument("--png-scale", type=float, default=1000.0,
-                   help="16-bit PNG units per metre: 1000 = millimetres (REP 118), 256 = KITTI's format")
+    p.add_argument(
+        "--formats",
+        default=None,
+        help=f"comma-separated subset of {','.join(FORMATS)} (default: png,colormap,confidence, plus "
+        "ply when intrinsics are given)",
+    )
+    p.add_argument(
+        "--png-scale",
+        type=float,
+        default=1000.0,
+        help="16-bit PNG units per metre: 1000 = millimetres (REP 118), 256 = KITTI's format",
+    )
     p.add_argument("--recursive", action="store_true", help="also read images in sub-folders of input folders")
     p.add_argument("--overwrite", action="store_true", help="replace outputs (and results.csv) of an earlier run")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                   help="refuse images with more pixels than this (default: Pillow's decompression-bomb limit, "
-                        f"{DEFAULT_MAX_PIXELS})")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help="refuse images with more pixels than this (default: Pillow's decompression-bomb limit, "
+        f"{DEFAULT_MAX_PIXELS})",
+    )
     cam = p.add_argument_group("camera (for PLY point clouds)")
-    cam.add_argument("--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"),
-                     help="pinhole intrinsics in pixels")
-    cam.add_argument("--intrinsics-size", nargs=2, type=int, metavar=("WIDTH", "HEIGHT"),
-                     help="image size the --intrinsics belong to (images of another size get scaled intrinsics)")
-    cam.add_argument("--camera-info", metavar="YAML",
-                     help="a ROS camera calibration YAML (camera_calibration / camera_info_manager format)")
+    cam.add_argument(
+        "--intrinsics", nargs=4, type=float, metavar=("FX", "FY", "CX", "CY"), help="pinhole intrinsics in pixels"
+    )
+    cam.add_argument(
+        "--intrinsics-size",
+        nargs=2,
+        type=int,
+        metavar=("WIDTH", "HEIGHT"),
+        help="image size the --intrinsics belong to (images of another size get scaled intrinsics)",
+    )
+    cam.add_argument(
+        "--camera-info",
+        metavar="YAML",
+        help="a ROS camera calibration YAML (camera_calibration / camera_info_manager format)",
+    )
     cam.add_argument("--stride", type=int, default=1, help="keep every N-th row and column in the PLY")
     cam.add_argument("--no-color", action="store_true", help="PLY without the image's colours")
     cam.add_argument("--max-depth", type=float, default=0.0, help="leave points beyond this depth out (0: none)")
-    cam.add_argument("--min-confidence", type=float, default=0.0,
-                     help="leave points less confident than this (0-1, as _confidence.png) out of the PLY")
+    cam.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.0,
+        help="leave points less confident than this (0-1, as _confidence.png) out of the PLY",
+    )
     vis = p.add_argument_group("colour map")
     vis.add_argument("--colormap-min", type=float, default=0.0, help="depth of the first colour (0: per image)")
     vis.add_argument("--colormap-max", type=float, default=0.0, help="depth of the last colour (0: per image)")
@@ -88,15 +129,19 @@ def find_images(inputs: Sequence[str], recursive: bool = False) -> list[tuple[Pa
     seen: dict[Path, Path] = {}
     for src, rel in out:
         if rel in seen:
-            raise CliError(f"{src} and {seen[rel]} would write the same output files ({rel}); "
-                           "pass them in separate runs or separate folders")
+            raise CliError(
+                f"{src} and {seen[rel]} would write the same output files ({rel}); "
+                "pass them in separate runs or separate folders"
+            )
         seen[rel] = src
     return out
 
 
 def _too_large(path: Path, size: str, max_pixels: int) -> CliError:
-    return CliError(f"cannot read image {path}: {size} pixels is more than --max-pixels {max_pixels} "
-                    "(a decompression bomb?); raise --max-pixels to process it")
+    return CliError(
+        f"cannot read image {path}: {size} pixels is more than --max-pixels {max_pixels} "
+        "(a decompression bomb?); raise --max-pixels to process it"
+    )
 
 
 def _open_image(path: Path, max_pixels: int) -> Any:
@@ -203,8 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         camera = load_camera_yaml(args.camera_info)
     if not 0.0 <= args.min_confidence <= 1.0:
         raise CliError(f"--min-confidence must be in [0, 1], got {args.min_confidence}")
-    formats = set(args.formats.split(",")) if args.formats else \
-        {"png", "colormap", "confidence"} | ({"ply"} if camera else set())
+    formats = (
+        set(args.formats.split(","))
+        if args.formats
+        else {"png", "colormap", "confidence"} | ({"ply"} if camera else set())
+    )
     unknown = formats - set(FORMATS)
     if unknown:
         raise CliError(f"--formats: unknown {', '.join(sorted(unknown))} (choose from {', '.join(FORMATS)})")
@@ -225,27 +273,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise CliError(problems[0] + more)
     out_dir = Path(args.output)
-    planned = [out_dir / RESULTS] + [out_dir / rel.parent / (rel.name + SUFFIXES[f])
-                                     for _, rel in images for f in FORMATS if f in formats]
+    planned = [out_dir / RESULTS] + [
+        out_dir / rel.parent / (rel.name + SUFFIXES[f]) for _, rel in images for f in FORMATS if f in formats
+    ]
     existing = [q for q in planned if q.exists()]
     if existing and not args.overwrite:
-        raise CliError(f"{len(existing)} output file(s) exist already in {out_dir} (e.g. {existing[0]}); "
-                       "use --overwrite to replace them, or another -o folder")
+        raise CliError(
+            f"{len(existing)} output file(s) exist already in {out_dir} (e.g. {existing[0]}); "
+            "use --overwrite to replace them, or another -o folder"
+        )
     pipe = build_pipeline(args)
     no_confidence = [n for n in ("low", "high") if pipe.network(n) is not None and not pipe.network(n).gives_confidence]
     if "confidence" in formats and no_confidence:
         if args.formats:
-            raise CliError(f"--formats confidence: the {' and '.join(no_confidence)} network(s) have a regression "
-                           "inference head (no bin distribution, so no confidence)")
+            raise CliError(
+                f"--formats confidence: the {' and '.join(no_confidence)} network(s) have a regression "
+                "inference head (no bin distribution, so no confidence)"
+            )
         formats.discard("confidence")
-        print(f"side-depth-images: no _confidence.png: the {' and '.join(no_confidence)} network(s) have a "
-              "regression inference head")
+        print(
+            f"side-depth-images: no _confidence.png: the {' and '.join(no_confidence)} network(s) have a "
+            "regression inference head"
+        )
     out_dir = check_output_dir(args.output)
     print(f"side-depth-images: {len(images)} image(s) on {pipe.describe()}")
     print(f"side-depth-images: {routing_line(pipe)}")
     if camera is None:
-        print("side-depth-images: no --intrinsics or --camera-info: depth is scaled for the networks' training "
-              "camera (give the camera's focal for metric scale)")
+        print(
+            "side-depth-images: no --intrinsics or --camera-info: depth is scaled for the networks' training "
+            "camera (give the camera's focal for metric scale)"
+        )
     counts = {"ok": 0, "low": 0, "high": 0, "failed": 0}
     clipped = 0
     with open(out_dir / RESULTS, "w", newline="") as f:
@@ -276,19 +333,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             for src, rel in images[done:]:
                 record({"image": str(src), "output": str(rel), "status": f"not written: {why}"})
             raise
-    print(f"wrote {counts['ok']} image(s) to {out_dir} (low range: {counts['low']}, high range: {counts['high']}); "
-          f"see {out_dir / RESULTS}")
+    print(
+        f"wrote {counts['ok']} image(s) to {out_dir} (low range: {counts['low']}, high range: {counts['high']}); "
+        f"see {out_dir / RESULTS}"
+    )
     if clipped:
-        print(f"note: {clipped} pixel(s) beyond {65535 / args.png_scale:.1f} m were written as 0 in the 16-bit PNGs "
-              "(use --png-scale 256 for KITTI's format, or the NPY output)")
+        print(
+            f"note: {clipped} pixel(s) beyond {65535 / args.png_scale:.1f} m were written as 0 in the 16-bit PNGs "
+            "(use --png-scale 256 for KITTI's format, or the NPY output)"
+        )
     if counts["failed"]:
-        raise CliError(f"{counts['failed']} of {len(images)} image(s) could not be processed; their reasons are in "
-                       f"{out_dir / RESULTS}")
+        raise CliError(
+            f"{counts['failed']} of {len(images)} image(s) could not be processed; their reasons are in "
+            f"{out_dir / RESULTS}"
+        )
     return 0
 
 
-def _one_image(pipe: object, src: Path, rel: Path, out_dir: Path, formats: set[str], camera: object,
-               args: argparse.Namespace) -> tuple[dict[str, object], int]:
+def _one_image(
+    pipe: object, src: Path, rel: Path, out_dir: Path, formats: set[str], camera: object, args: argparse.Namespace
+) -> tuple[dict[str, object], int]:
     """Depth for one image and its output files; returns its results.csv row and the pixels too far for the PNG.
     An error removes the files this image had written, so a row says "ok" exactly when all its files exist."""
     from PIL import Image
@@ -325,9 +389,15 @@ def _one_image(pipe: object, src: Path, rel: Path, out_dir: Path, formats: set[s
             h, w = depth.shape
             if size is not None and tuple(size) != (w, h):
                 intr = intr.scaled(w / size[0], h / size[1])
-            pts = geometry.depth_to_points(depth, intr, stride=args.stride, max_depth=args.max_depth,
-                                           confidence=result.confidence, min_confidence=args.min_confidence)
-            cols = None if args.no_color else np.ascontiguousarray(rgb[::args.stride, ::args.stride])
+            pts = geometry.depth_to_points(
+                depth,
+                intr,
+                stride=args.stride,
+                max_depth=args.max_depth,
+                confidence=result.confidence,
+                min_confidence=args.min_confidence,
+            )
+            cols = None if args.no_color else np.ascontiguousarray(rgb[:: args.stride, :: args.stride])
             points = geometry.write_ply(target("ply"), pts, cols)
     except BaseException:
         for path in written:
@@ -335,10 +405,19 @@ def _one_image(pipe: object, src: Path, rel: Path, out_dir: Path, formats: set[s
         raise
     d = result.decision
     finite = depth[np.isfinite(depth)]
-    row = {"image": str(src), "output": str(rel), "status": "ok", "width": depth.shape[1], "height": depth.shape[0],
-           "range": d.range, "router": d.router, "score": "" if d.score != d.score else f"{d.score:.4f}",
-           "min_depth_m": f"{finite.min():.3f}" if finite.size else "",
-           "max_depth_m": f"{finite.max():.3f}" if finite.size else "", "ply_points": points}
+    row = {
+        "image": str(src),
+        "output": str(rel),
+        "status": "ok",
+        "width": depth.shape[1],
+        "height": depth.shape[0],
+        "range": d.range,
+        "router": d.router,
+        "score": "" if d.score != d.score else f"{d.score:.4f}",
+        "min_depth_m": f"{finite.min():.3f}" if finite.size else "",
+        "max_depth_m": f"{finite.max():.3f}" if finite.size else "",
+        "ply_points": points,
+    }
     return row, too_far
 
 

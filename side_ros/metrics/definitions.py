@@ -11,8 +11,20 @@ import numpy as np
 # Metric names, units and the paper's tables
 
 METRIC_KEYS: tuple[str, ...] = (
-    "silog", "abs_rel", "sq_rel_kitti", "sq_rel_eigen", "rmse", "mae", "irmse", "imae",
-    "log10", "rmse_log", "log_mae", "delta1", "delta2", "delta3",
+    "silog",
+    "abs_rel",
+    "sq_rel_kitti",
+    "sq_rel_eigen",
+    "rmse",
+    "mae",
+    "irmse",
+    "imae",
+    "log10",
+    "rmse_log",
+    "log_mae",
+    "delta1",
+    "delta2",
+    "delta3",
 )
 
 
@@ -80,8 +92,7 @@ def crop_box(height: int, width: int, crop: str | None) -> tuple[int, int, int, 
         sy, sx = height / 480, width / 640
         # Round inwards, so a scaled crop never scores pixels that the 640x480 crop leaves out.
         eps = 1e-9
-        return (math.ceil(t * sy - eps), math.floor(b * sy + eps),
-                math.ceil(lft * sx - eps), math.floor(r * sx + eps))
+        return (math.ceil(t * sy - eps), math.floor(b * sy + eps), math.ceil(lft * sx - eps), math.floor(r * sx + eps))
     if crop in ("kitti_garg", "kitti_eigen"):
         ft, fb, fl, fr = _KITTI_GARG_FRAC if crop == "kitti_garg" else _KITTI_EIGEN_FRAC
         return int(ft * height), int(fb * height), int(fl * width), int(fr * width)
@@ -115,8 +126,9 @@ class EvalProtocol:
         if self.min_depth is not None and self.min_depth < 0:
             raise ValueError(f"min_depth must be >= 0, got {self.min_depth}")
         if self.max_depth is not None and not self.max_depth > max(self.min_depth or 0.0, self.pred_floor):
-            raise ValueError(f"max_depth {self.max_depth} must exceed min_depth {self.min_depth} and pred_floor "
-                             f"{self.pred_floor}")
+            raise ValueError(
+                f"max_depth {self.max_depth} must exceed min_depth {self.min_depth} and pred_floor {self.pred_floor}"
+            )
 
 
 PROTOCOLS: dict[str, EvalProtocol] = {
@@ -141,4 +153,3 @@ def get_protocol(protocol: EvalProtocol | str | None) -> EvalProtocol:
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown evaluation protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     return PROTOCOLS[protocol]
-

@@ -14,6 +14,7 @@ from side_ros.metrics.definitions import AGGREGATIONS, METRIC_INFO, METRIC_KEYS,
 # ---------------------------------------------------------------------------------------------------------
 # Input conversion
 
+
 def _to_numpy(x: Any, what: str) -> np.ndarray:
     """float64 copy of a numpy array or torch tensor (any device, any float dtype)."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):
@@ -105,8 +106,22 @@ def interpolate_background(pred: Any) -> np.ndarray:
 # Sufficient statistics of one image
 
 _STATS = (
-    "n", "sum_abs", "sum_sq", "sum_abs_inv", "sum_sq_inv", "sum_abs_log", "sum_sq_log", "sum_log", "m2_log",
-    "sum_abs_rel", "sum_sq_rel_kitti", "sum_sq_rel_eigen", "sum_abs_log10", "n_delta1", "n_delta2", "n_delta3",
+    "n",
+    "sum_abs",
+    "sum_sq",
+    "sum_abs_inv",
+    "sum_sq_inv",
+    "sum_abs_log",
+    "sum_sq_log",
+    "sum_log",
+    "m2_log",
+    "sum_abs_rel",
+    "sum_sq_rel_kitti",
+    "sum_sq_rel_eigen",
+    "sum_abs_log10",
+    "n_delta1",
+    "n_delta2",
+    "n_delta3",
 )
 _I = {name: i for i, name in enumerate(_STATS)}
 NUM_STATS = len(_STATS)
@@ -144,8 +159,10 @@ def image_stats(pred: Any, gt: Any, protocol: EvalProtocol | str | None = None, 
     p_all = _as_image(_to_numpy(pred, "pred"), "pred")
     g_all = _as_image(_to_numpy(gt, "gt"), "gt")
     if p_all.shape != g_all.shape:
-        raise ValueError(f"prediction {p_all.shape} and ground truth {g_all.shape} must have the same size; "
-                         "resize the prediction to the ground truth first")
+        raise ValueError(
+            f"prediction {p_all.shape} and ground truth {g_all.shape} must have the same size; "
+            "resize the prediction to the ground truth first"
+        )
     valid = valid_pixels(g_all, prot, mask)
     stats = np.zeros(NUM_STATS, dtype=np.float64)
     n = int(valid.sum())
@@ -157,9 +174,11 @@ def image_stats(pred: Any, gt: Any, protocol: EvalProtocol | str | None = None, 
     p = p_all[valid]
     if not np.all(np.isfinite(p)):
         if prot.fill_missing:
-            raise ValueError(f"{int((~np.isfinite(p)).sum())} valid ground-truth pixels have no prediction, and the "
-                             "KITTI devkit's interpolateBackground leaves them empty (rows without any prediction "
-                             "between rows with one)")
+            raise ValueError(
+                f"{int((~np.isfinite(p)).sum())} valid ground-truth pixels have no prediction, and the "
+                "KITTI devkit's interpolateBackground leaves them empty (rows without any prediction "
+                "between rows with one)"
+            )
         raise ValueError(f"prediction has {int((~np.isfinite(p)).sum())} non-finite values at valid pixels")
     lo = prot.pred_floor if prot.min_depth is None else max(prot.pred_floor, prot.min_depth)
     p = np.clip(p, lo, prot.max_depth if prot.max_depth is not None else np.inf)
@@ -185,8 +204,8 @@ def image_stats(pred: Any, gt: Any, protocol: EvalProtocol | str | None = None, 
     stats[_I["sum_sq_rel_eigen"]] = (sq_err / g).sum()
     stats[_I["sum_abs_log10"]] = np.abs(d).sum() / _LN10
     stats[_I["n_delta1"]] = np.count_nonzero(ratio < 1.25)
-    stats[_I["n_delta2"]] = np.count_nonzero(ratio < 1.25 ** 2)
-    stats[_I["n_delta3"]] = np.count_nonzero(ratio < 1.25 ** 3)
+    stats[_I["n_delta2"]] = np.count_nonzero(ratio < 1.25**2)
+    stats[_I["n_delta3"]] = np.count_nonzero(ratio < 1.25**3)
     return stats
 
 
@@ -249,8 +268,9 @@ def aggregate_stats(stats: np.ndarray, aggregation: str = "per_image") -> dict[s
     return {k: float(np.mean([m[k] for m in per_image])) for k in METRIC_KEYS}
 
 
-def compute_errors(pred: Any, gt: Any, protocol: EvalProtocol | str | None = None,
-                   mask: Any = None) -> dict[str, float]:
+def compute_errors(
+    pred: Any, gt: Any, protocol: EvalProtocol | str | None = None, mask: Any = None
+) -> dict[str, float]:
     """All metrics (plain units) of one image over its valid pixels; see the module docstring."""
     stats = image_stats(pred, gt, protocol, mask)
     if stats[_I["n"]] == 0:
@@ -263,12 +283,12 @@ def to_leaderboard_units(metrics: Mapping[str, float]) -> dict[str, float]:
 
     Everything else (metres, ratios, sq_rel_eigen in metres) and unknown keys are copied unchanged. Apply once.
     """
-    return {k: float(v) * (METRIC_INFO[k].leaderboard_scale if k in METRIC_INFO else 1.0)
-            for k, v in metrics.items()}
+    return {k: float(v) * (METRIC_INFO[k].leaderboard_scale if k in METRIC_INFO else 1.0) for k, v in metrics.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Accumulator
+
 
 @dataclass
 class DepthMetricAccumulator:
@@ -286,8 +306,14 @@ class DepthMetricAccumulator:
     def __post_init__(self) -> None:
         self.protocol = get_protocol(self.protocol)
 
-    def update(self, pred: Any, gt: Any, mask: Any = None, group: Hashable | Sequence[Hashable] = None,
-               name: str | Sequence[str] | None = None) -> np.ndarray:
+    def update(
+        self,
+        pred: Any,
+        gt: Any,
+        mask: Any = None,
+        group: Hashable | Sequence[Hashable] = None,
+        name: str | Sequence[str] | None = None,
+    ) -> np.ndarray:
         """Add one image (H, W) or a batch (N, H, W) / (N, 1, H, W); returns the new rows of statistics."""
         p = _as_batch(_to_numpy(pred, "pred"), "pred")
         g = _as_batch(_to_numpy(gt, "gt"), "gt")
@@ -358,12 +384,14 @@ class DepthMetricAccumulator:
 
     def per_image(self) -> list[dict[str, Any]]:
         """One record per scored image: name, group and its metrics."""
-        return [{"name": nm, "group": gr, **metrics_from_stats(st)}
-                for st, gr, nm in zip(self._stats, self.groups, self.names, strict=True) if st[_I["n"]] > 0]
+        return [
+            {"name": nm, "group": gr, **metrics_from_stats(st)}
+            for st, gr, nm in zip(self._stats, self.groups, self.names, strict=True)
+            if st[_I["n"]] > 0
+        ]
 
     def reset(self) -> None:
         """Forget every image."""
         self._stats.clear()
         self.groups.clear()
         self.names.clear()
-

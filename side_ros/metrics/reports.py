@@ -13,6 +13,7 @@ from side_ros.metrics.depth import to_leaderboard_units
 # ---------------------------------------------------------------------------------------------------------
 # Routing accuracy of the two-stage system
 
+
 @dataclass(frozen=True)
 class RoutingReport:
     """Routing accuracy and confusion counts; confusion[i, j] = images of true range labels[i] routed to j."""
@@ -36,13 +37,15 @@ class RoutingReport:
         return "\n".join(lines)
 
 
-def routing_accuracy(chosen: Iterable[Hashable], true: Iterable[Hashable],
-                     labels: Sequence[Hashable] | None = None) -> RoutingReport:
+def routing_accuracy(
+    chosen: Iterable[Hashable], true: Iterable[Hashable], labels: Sequence[Hashable] | None = None
+) -> RoutingReport:
     """Fraction of images whose chosen range equals the true range, plus the per-range confusion counts.
 
     Ranges may be any labels ('low'/'high', or the datasets' 0/1); `labels` fixes the table order (default:
     sorted union of the labels seen).
     """
+
     def _list(x: Iterable[Hashable]) -> list[Hashable]:
         if hasattr(x, "tolist"):
             x = x.tolist()
@@ -76,6 +79,7 @@ def routing_accuracy(chosen: Iterable[Hashable], true: Iterable[Hashable],
 # ---------------------------------------------------------------------------------------------------------
 # Tables
 
+
 def column_header(key: str, units: str = "plain") -> str:
     """Column title with its unit, e.g. 'RMSE (m)', 'REL (%)', 'iRMSE (1/km)'."""
     if units not in ("plain", "leaderboard"):
@@ -92,8 +96,13 @@ def column_header(key: str, units: str = "plain") -> str:
     return f"{info.label} ({unit}) {arrow}" if unit else f"{info.label} {arrow}"
 
 
-def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str] | str | None = None,
-                 units: str | None = None, digits: int = 3, title: str = "method") -> str:
+def format_table(
+    rows: Mapping[str, Mapping[str, float]],
+    columns: Sequence[str] | str | None = None,
+    units: str | None = None,
+    digits: int = 3,
+    title: str = "method",
+) -> str:
     """Markdown table of {row_name: metrics_dict (plain units)}.
 
     `columns` is a list of metric keys or a paper table name from PAPER_TABLES ('nyu', 'scannet', 'kitti'),
@@ -114,8 +123,10 @@ def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str]
             seen.update(dict.fromkeys(k for k in m if k in METRIC_INFO))
         columns = [k for k in METRIC_KEYS if k in seen]
     columns = list(columns)
-    lines = ["| " + " | ".join([title] + [column_header(c, units) for c in columns]) + " |",
-             "|" + "---|" * (len(columns) + 1)]
+    lines = [
+        "| " + " | ".join([title] + [column_header(c, units) for c in columns]) + " |",
+        "|" + "---|" * (len(columns) + 1),
+    ]
     for name, metrics in rows.items():
         vals = to_leaderboard_units(metrics) if units == "leaderboard" else dict(metrics)
         cells = []

@@ -5,5 +5,14 @@ from side_ros.networks.checkpoint import CheckpointError, load_sidenet, save_sid
 from side_ros.networks.config import SIDENetConfig, coarse_config, high_range_config, low_range_config
 from side_ros.networks.sidenet import DSSIDENet
 
-__all__ = ["CheckpointError", "DSSIDENet", "DepthBins", "SIDENetConfig", "coarse_config", "high_range_config",
-           "load_sidenet", "low_range_config", "save_sidenet_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "DSSIDENet",
+    "DepthBins",
+    "SIDENetConfig",
+    "coarse_config",
+    "high_range_config",
+    "load_sidenet",
+    "low_range_config",
+    "save_sidenet_checkpoint",
+]

@@ -76,8 +76,7 @@ class DepthBins:
         """Metric depth from classification logits: expected level mapped back through Eq. 1."""
         return self.level_to_depth(self.expected_level(logits, dim=dim))
 
-    def window_mass(self, probs: torch.Tensor, center: torch.Tensor, radius: float = 1.0,
-                    dim: int = 1) -> torch.Tensor:
+    def window_mass(self, probs: torch.Tensor, center: torch.Tensor, radius: float = 1.0, dim: int = 1) -> torch.Tensor:
         """Probability mass of `probs` (levels along `dim`) within `center` +- `radius` levels, each level
         j counted by the overlap of [j - 1/2, j + 1/2] with the window; `center` has size 1 along `dim`.
 

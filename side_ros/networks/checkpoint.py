@@ -43,22 +43,28 @@ def read_checkpoint_file(path: str | os.PathLike, *, trusted: bool = False) -> A
             raise CheckpointError(
                 f"{p}: refused: the file asks to create a Python object{what}, which no weight file needs (side_ros "
                 "and Places365 checkpoints hold only tensors and plain values); it is damaged or not a weight file, "
-                "and possibly malicious, so it was not loaded") from exc
+                "and possibly malicious, so it was not loaded"
+            ) from exc
         raise CheckpointError(f"{p}: not a readable PyTorch checkpoint (corrupt or truncated?): {exc}") from exc
     except Exception as exc:  # torch raises many types for damaged archives (KeyError, IndexError, RuntimeError...)
         detail = str(exc).splitlines()[0] if str(exc) else ""
-        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint (corrupt or truncated?): "
-                              f"{type(exc).__name__}: {detail}") from exc
+        raise CheckpointError(
+            f"{p}: not a readable PyTorch checkpoint (corrupt or truncated?): {type(exc).__name__}: {detail}"
+        ) from exc
 
 
-def load_state_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str,
-                    ignore_missing: tuple[str, ...] = ()) -> None:
+def load_state_into(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str, ignore_missing: tuple[str, ...] = ()
+) -> None:
     """load_state_dict with a readable report of missing, unexpected and mis-shaped tensors."""
     own = model.state_dict()
     missing = [k for k in own if k not in state and not k.endswith(ignore_missing)]
     unexpected = [k for k in state if k not in own]
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs network {tuple(own[k].shape)}"
-              for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs network {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
     if missing or unexpected or shapes:
         parts = []
         if missing:
@@ -82,9 +88,15 @@ def sidenet_state(model: DSSIDENet, *, inference_only: bool = False, half: bool 
     return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
-def save_sidenet_checkpoint(model: DSSIDENet, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None,
-                            *, inference_only: bool = False, half: bool = False,
-                            extra: Mapping[str, Any] | None = None) -> Path:
+def save_sidenet_checkpoint(
+    model: DSSIDENet,
+    path: str | os.PathLike,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    inference_only: bool = False,
+    half: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Write a checkpoint that rebuilds `model` (atomically: a crash never leaves a half-written file)."""
     config = model.config
     if inference_only:
@@ -111,11 +123,15 @@ def read_sidenet_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate the container of one of our checkpoints (not the weights against a network)."""
     data = read_checkpoint_file(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a side_ros checkpoint (no 'format': '{FORMAT}' entry); "
-                              "official Places365 files load with load_places365()")
+        raise CheckpointError(
+            f"{path}: not a side_ros checkpoint (no 'format': '{FORMAT}' entry); "
+            "official Places365 files load with load_places365()"
+        )
     if data.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {data['format_version']} is newer than this "
-                              f"side_ros understands ({FORMAT_VERSION}); upgrade side_ros")
+        raise CheckpointError(
+            f"{path}: checkpoint format version {data['format_version']} is newer than this "
+            f"side_ros understands ({FORMAT_VERSION}); upgrade side_ros"
+        )
     if data.get("kind") != "sidenet":
         raise CheckpointError(f"{path}: holds a {data.get('kind')!r} network, expected 'sidenet'")
     try:
@@ -148,15 +164,18 @@ def slot_problem(slot: str, config: SIDENetConfig, metadata: Mapping[str, Any]) 
         raise ValueError(f"slot must be one of {sorted(PRESETS)}, got {slot!r}")
     network, source = checkpoint_network(config, metadata)
     if network is not None and network != slot:
-        return (f"holds the {network} network ({source}), not a {slot} network; give it as the {network} network "
-                f"and a {slot} checkpoint here")
+        return (
+            f"holds the {network} network ({source}), not a {slot} network; give it as the {network} network "
+            f"and a {slot} checkpoint here"
+        )
     if network is None and slot in ("low", "high") and config.variant != slot:
         return f"holds a {config.variant}-range network, expected {slot}-range"
     return None
 
 
-def load_sidenet(path: str | os.PathLike, *, expect_variant: str | None = None,
-                 slot: str | None = None) -> tuple[DSSIDENet, dict[str, Any]]:
+def load_sidenet(
+    path: str | os.PathLike, *, expect_variant: str | None = None, slot: str | None = None
+) -> tuple[DSSIDENet, dict[str, Any]]:
     """Rebuild a DS-SIDENet from one of our checkpoints; returns (model in eval mode, metadata).
 
     slot: the network it is loaded as ('low', 'high', 'coarse'); a checkpoint made for another one is refused

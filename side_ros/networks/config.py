@@ -131,22 +131,46 @@ class SIDENetConfig:
 
 def low_range_config(**overrides: Any) -> SIDENetConfig:
     """Low depth-range DS-SIDENet: ScanNet/NYU style, resized to 320x240, 0.5-10 m."""
-    base = SIDENetConfig(variant="low", alpha=0.5, beta=10.0, num_bins=80, input_size=(320, 240),
-                         input_handling="resize", stacked="none", name="low")
+    base = SIDENetConfig(
+        variant="low",
+        alpha=0.5,
+        beta=10.0,
+        num_bins=80,
+        input_size=(320, 240),
+        input_handling="resize",
+        stacked="none",
+        name="low",
+    )
     return base.with_(**overrides)
 
 
 def high_range_config(**overrides: Any) -> SIDENetConfig:
     """High depth-range DS-SIDENet: KITTI style, zero-padded to 1248x384, SAM as decoder block 3, 1-80 m."""
-    base = SIDENetConfig(variant="high", alpha=1.0, beta=80.0, num_bins=80, input_size=(1248, 384),
-                         input_handling="pad", stacked="sam", name="high")
+    base = SIDENetConfig(
+        variant="high",
+        alpha=1.0,
+        beta=80.0,
+        num_bins=80,
+        input_size=(1248, 384),
+        input_handling="pad",
+        stacked="sam",
+        name="high",
+    )
     return base.with_(**overrides)
 
 
 def coarse_config(**overrides: Any) -> SIDENetConfig:
     """Coarse network of the cde router: low-range architecture trained on both ranges, 0.5-80 m."""
-    base = SIDENetConfig(variant="low", alpha=0.5, beta=80.0, num_bins=96, input_size=(320, 240),
-                         input_handling="scale_pad", stacked="none", name="coarse")
+    base = SIDENetConfig(
+        variant="low",
+        alpha=0.5,
+        beta=80.0,
+        num_bins=96,
+        input_size=(320, 240),
+        input_handling="scale_pad",
+        stacked="none",
+        name="coarse",
+    )
     return base.with_(**overrides)
 
 

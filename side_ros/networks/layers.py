@@ -113,16 +113,16 @@ class UpProjCon(nn.Module):
     With both skips off it is exactly an upproj (Table 7, first row).
     """
 
-    def __init__(self, cin: int, cout: int, t: int, skip_channels: int = 0, rgb_skip: bool = False,
-                 rgb_scale: int = 1):
+    def __init__(self, cin: int, cout: int, t: int, skip_channels: int = 0, rgb_skip: bool = False, rgb_scale: int = 1):
         super().__init__()
         self.up = UpProj(cin, cout, t)
         self.skip_channels, self.rgb_skip, self.rgb_scale = skip_channels, rgb_skip, rgb_scale
         extra = skip_channels + (3 if rgb_skip else 0)
         self.fuse = ConvBN(cout + extra, cout, 3) if extra else None
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None,
-                rgb: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, skip: torch.Tensor | None = None, rgb: torch.Tensor | None = None
+    ) -> torch.Tensor:
         y = self.up(x)
         if self.fuse is None:
             return y

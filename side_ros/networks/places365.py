@@ -97,13 +97,24 @@ def load_places365(path: str | os.PathLike, *, trusted: bool = False) -> tuple[W
     state = data.get("state_dict", data) if isinstance(data, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: not a Places365 WideResNet-18 checkpoint (no tensor state_dict)")
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
     model = WideResNet18Places365()
-    load_state_into(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()},
-                    str(path), ignore_missing=("num_batches_tracked",))
+    load_state_into(
+        model,
+        {k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+        str(path),
+        ignore_missing=("num_batches_tracked",),
+    )
     model.eval()
-    meta = {k: (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
-            for k, v in data.items() if k != "state_dict"} if isinstance(data, dict) and "state_dict" in data else {}
+    meta = (
+        {
+            k: (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
+            for k, v in data.items()
+            if k != "state_dict"
+        }
+        if isinstance(data, dict) and "state_dict" in data
+        else {}
+    )
     meta["path"] = str(Path(path))
     return model, meta
 

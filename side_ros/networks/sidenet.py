@@ -53,8 +53,11 @@ class Decoder(nn.Module):
         super().__init__()
         low = cfg.variant == "low"
         # (input channels, output channels, t, output downsampling) of decoder blocks 1-4, Table 2.
-        specs = [(512, 256, 2, 16), (256, 128, 2, 8), (128, 64, 2, 4), (64, 32, 2, 2)] if low else \
-                [(128, 64, 1, 4), (64, 32, 1, 4), (32, 32, 1, 4), (32, 16, 2, 2)]
+        specs = (
+            [(512, 256, 2, 16), (256, 128, 2, 8), (128, 64, 2, 4), (64, 32, 2, 2)]
+            if low
+            else [(128, 64, 1, 4), (64, 32, 1, 4), (32, 32, 1, 4), (32, 16, 2, 2)]
+        )
         use_con = cfg.decoder_block == "upproj_con"
         self.skip_encoder = use_con and cfg.skip_encoder
         self.skip_rgb = use_con and cfg.skip_rgb
@@ -116,8 +119,10 @@ class DSSIDENet(nn.Module):
             raise ValueError(f"DS-SIDENet expects (N, 3, H, W) RGB, got shape {tuple(x.shape)}")
         m = self.config.size_multiple
         if x.shape[-1] % m or x.shape[-2] % m:
-            raise ValueError(f"{self.config.variant}-range DS-SIDENet needs H and W multiples of {m}, "
-                             f"got {x.shape[-2]}x{x.shape[-1]}")
+            raise ValueError(
+                f"{self.config.variant}-range DS-SIDENet needs H and W multiples of {m}, "
+                f"got {x.shape[-2]}x{x.shape[-1]}"
+            )
 
     def forward(self, x: torch.Tensor, branches: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
         self.check_input(x)

@@ -80,8 +80,19 @@ class IntrinsicsCache:
         """Intrinsics for an image of this size; raises geometry.CameraInfoError (with its reason) when the
         CameraInfo cannot give them."""
         roi = info.roi
-        key = (tuple(info.p), info.binning_x, info.binning_y, roi.x_offset, roi.y_offset, roi.width, roi.height,
-               info.width, info.height, height, width)
+        key = (
+            tuple(info.p),
+            info.binning_x,
+            info.binning_y,
+            roi.x_offset,
+            roi.y_offset,
+            roi.width,
+            roi.height,
+            info.width,
+            info.height,
+            height,
+            width,
+        )
         if key != self._key:
             try:
                 self._value = geometry.camera_intrinsics(info, height, width)

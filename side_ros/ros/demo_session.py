@@ -41,8 +41,7 @@ class NodeProcess:
     def __init__(self, cmd: list[str], log_path: Path, env: dict[str, str]):
         self.log_path = log_path
         self._log = open(log_path, "w")  # closed in stop()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     @property
     def alive(self) -> bool:
@@ -71,25 +70,48 @@ class NodeProcess:
         return self.proc.returncode
 
 
-def node_command(image_topic: str, info_topic: str, weights: dict[str, Path], device: str,
-                 sigma: float | None = None) -> list[str]:
+def node_command(
+    image_topic: str, info_topic: str, weights: dict[str, Path], device: str, sigma: float | None = None
+) -> list[str]:
     """The node's command line: the sample's camera topics, the weights, sigma, reliable subscriptions (no frame
     lost between processes; the node's default is sensor-data best effort)."""
-    args = [sys.executable, "-m", "side_ros.ros.depth_node", "--ros-args",
-            "-r", f"image:={image_topic}", "-r", f"camera_info:={info_topic}",
-            "-p", "router:=coarse_depth", "-p", f"device:={device}", "-p", "diagnostics_period:=0.5",
-            # the sample's frames are unrelated scenes, not one stream: route each on its own (the paper's way)
-            "-p", "routing.route_every:=1", "-p", "routing.min_dwell:=0", "-p", "routing.hysteresis_sigma:=0.0",
-            "-p", "routing.hysteresis_votes:=0.0"]
+    args = [
+        sys.executable,
+        "-m",
+        "side_ros.ros.depth_node",
+        "--ros-args",
+        "-r",
+        f"image:={image_topic}",
+        "-r",
+        f"camera_info:={info_topic}",
+        "-p",
+        "router:=coarse_depth",
+        "-p",
+        f"device:={device}",
+        "-p",
+        "diagnostics_period:=0.5",
+        # the sample's frames are unrelated scenes, not one stream: route each on its own (the paper's way)
+        "-p",
+        "routing.route_every:=1",
+        "-p",
+        "routing.min_dwell:=0",
+        "-p",
+        "routing.hysteresis_sigma:=0.0",
+        "-p",
+        "routing.hysteresis_votes:=0.0",
+    ]
     if sigma is not None:
         args += ["-p", f"sigma:={float(sigma)}"]
     for which, path in weights.items():
         args += ["-p", f"weights.{which}:={path}"]
     for topic in (image_topic, info_topic):
-        args += ["-p", f"qos_overrides.{topic}.subscription.reliability:=reliable",
-                 "-p", f"qos_overrides.{topic}.subscription.depth:=10"]
+        args += [
+            "-p",
+            f"qos_overrides.{topic}.subscription.reliability:=reliable",
+            "-p",
+            f"qos_overrides.{topic}.subscription.depth:=10",
+        ]
     return args
-
 
 
 @contextlib.contextmanager
@@ -139,7 +161,8 @@ class _Lockstep:
         with self.cond:
             if item.topic == "/diagnostics":
                 values = payloads.diagnostic_values(
-                    self.ts.deserialize_cdr(item.raw, "diagnostic_msgs/msg/DiagnosticArray"))
+                    self.ts.deserialize_cdr(item.raw, "diagnostic_msgs/msg/DiagnosticArray")
+                )
                 if values:
                     self.diags.append((item.perf, values))
             else:
@@ -163,8 +186,10 @@ class _Lockstep:
         if prev is not None and not self.settled:
             end = time.monotonic() + self.frame_timeout
             with self.cond:
-                self.cond.wait_for(lambda: prev.depth_at is not None or not self.node.alive
-                                   or time.monotonic() > end, timeout=self.frame_timeout)
+                self.cond.wait_for(
+                    lambda: prev.depth_at is not None or not self.node.alive or time.monotonic() > end,
+                    timeout=self.frame_timeout,
+                )
                 if prev.depth_at is not None:
                     self.cond.wait_for(lambda: len(prev.outputs) >= 4 or not self.node.alive, timeout=2.0)
             self.settled = True
@@ -191,8 +216,10 @@ class _Lockstep:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if not self.node.alive:
-                raise CliError(f"the depth node exited (code {self.node.proc.returncode}) before it was ready:\n"
-                               + self.node.tail())
+                raise CliError(
+                    f"the depth node exited (code {self.node.proc.returncode}) before it was ready:\n"
+                    + self.node.tail()
+                )
             values = self.last_diagnostics()
             if values.get("state") in ("unconfigured", "finalized") or values.get("_level") == "2":
                 raise CliError(f"the depth node cannot process frames: {values.get('_message')}")
@@ -200,15 +227,17 @@ class _Lockstep:
                 break
             time.sleep(0.05)
         else:
-            raise CliError(f"the depth node did not subscribe to {self.image_topic} within {timeout:.0f} s:\n"
-                           + self.node.tail())
+            raise CliError(
+                f"the depth node did not subscribe to {self.image_topic} within {timeout:.0f} s:\n" + self.node.tail()
+            )
         t0 = time.perf_counter()
         with self.cond:
             ok = self.cond.wait_for(lambda: any(t > t0 for t, _ in self.diags) or not self.node.alive, timeout=10.0)
         values = self.last_diagnostics()
         if not ok or not values:
-            raise CliError("no /diagnostics from the depth node within 10 s (is DDS on localhost working?):\n"
-                           + self.node.tail())
+            raise CliError(
+                "no /diagnostics from the depth node within 10 s (is DDS on localhost working?):\n" + self.node.tail()
+            )
         if values.get("_level") == "2":
             raise CliError(f"the depth node cannot process frames: {values.get('_message')}")
 
@@ -218,25 +247,33 @@ class _Lockstep:
         last = self.current
         end = time.monotonic() + self.frame_timeout
         with self.cond:
-            self.cond.wait_for(lambda: last is None or last.depth_at is not None or not self.node.alive
-                               or time.monotonic() > end, timeout=self.frame_timeout)
+            self.cond.wait_for(
+                lambda: last is None or last.depth_at is not None or not self.node.alive or time.monotonic() > end,
+                timeout=self.frame_timeout,
+            )
             t_last = time.perf_counter()
-            self.cond.wait_for(lambda: all(len(f.outputs) >= 4 for f in self.frames if f.depth_at is not None)
-                               or not self.node.alive, timeout=3.0)
+            self.cond.wait_for(
+                lambda: all(len(f.outputs) >= 4 for f in self.frames if f.depth_at is not None) or not self.node.alive,
+                timeout=3.0,
+            )
             self.cond.wait_for(lambda: any(t > t_last for t, _ in self.diags) or not self.node.alive, timeout=3.0)
 
 
-def record(plan: DemoPlan, *, device: str, sigma: float | None, rate: float, startup_timeout: float,
-           frame_timeout: float) -> DemoRun:
+def record(
+    plan: DemoPlan, *, device: str, sigma: float | None, rate: float, startup_timeout: float, frame_timeout: float
+) -> DemoRun:
     """Start the node, replay the plan's camera to it in lockstep, and record everything it publishes."""
     env = {**os.environ, "ROS_DOMAIN_ID": str(plan.domain_id), DISCOVERY_RANGE: "LOCALHOST"}
     src_root = str(Path(__file__).resolve().parent.parent.parent)
     env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     cam = plan.camera
-    print(f"side-demo: starting the depth node (ROS_DOMAIN_ID={plan.domain_id}, localhost only"
-          + (f", sigma {sigma:.3f} m" if sigma is not None else "") + ") ...", flush=True)
-    node_proc = NodeProcess(node_command(cam.image, cam.info, plan.weights, device, sigma), plan.out / "node.log",
-                            env)
+    print(
+        f"side-demo: starting the depth node (ROS_DOMAIN_ID={plan.domain_id}, localhost only"
+        + (f", sigma {sigma:.3f} m" if sigma is not None else "")
+        + ") ...",
+        flush=True,
+    )
+    node_proc = NodeProcess(node_command(cam.image, cam.info, plan.weights, device, sigma), plan.out / "node.log", env)
     lockstep = _Lockstep(plan.frames, cam.image, cam.info, node_proc, frame_timeout)
     t_begin = time.perf_counter()
     try:
@@ -247,11 +284,21 @@ def record(plan: DemoPlan, *, device: str, sigma: float | None, rate: float, sta
                 recorder = TopicRecorder(node, OUTPUT_TOPICS, on_message=lockstep.on_message)
                 executor.add_node(node)
                 threading.Thread(target=executor.spin, daemon=True).start()
-                player = BagReplayer(node, plan.bag, rate=rate, topics=[cam.info, cam.image], qos="reliable",
-                                     gate=lockstep.gate, on_publish=lockstep.on_publish)
+                player = BagReplayer(
+                    node,
+                    plan.bag,
+                    rate=rate,
+                    topics=[cam.info, cam.image],
+                    qos="reliable",
+                    gate=lockstep.gate,
+                    on_publish=lockstep.on_publish,
+                )
                 lockstep.wait_ready(player, startup_timeout)
-                print(f"side-demo: node ready after {time.perf_counter() - t_begin:.1f} s; replaying "
-                      f"{len(plan.frames)} frames of {plan.bag}", flush=True)
+                print(
+                    f"side-demo: node ready after {time.perf_counter() - t_begin:.1f} s; replaying "
+                    f"{len(plan.frames)} frames of {plan.bag}",
+                    flush=True,
+                )
                 player.run()
                 lockstep.wait_finished()
                 received = {t: recorder.messages(t) for t in OUTPUT_TOPICS}
@@ -261,5 +308,11 @@ def record(plan: DemoPlan, *, device: str, sigma: float | None, rate: float, sta
     finally:
         died = not node_proc.alive
         code = node_proc.stop()
-    return DemoRun(plan=plan, received=received, diagnostics=lockstep.last_diagnostics(), node_exit=code,
-                   node_died=died, wall_s=time.perf_counter() - t_begin)
+    return DemoRun(
+        plan=plan,
+        received=received,
+        diagnostics=lockstep.last_diagnostics(),
+        node_exit=code,
+        node_died=died,
+        wall_s=time.perf_counter() - t_begin,
+    )

@@ -80,8 +80,12 @@ SHUTDOWN_FRAME_WAIT_S = 5.0  # how long shutdown waits for the frame in hand (ro
 # a shared module-level profile would carry one topic's overrides into every later publisher or subscription.
 def sensor_qos() -> QoSProfile:
     """REP 2003 sensor-data QoS (rclpy's qos_profile_sensor_data): best effort, keep last 5, volatile."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.BEST_EFFORT,
-                      durability=DurabilityPolicy.VOLATILE)
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=5,
+        reliability=ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.VOLATILE,
+    )
 
 
 def publisher_qos(depth: int = 5) -> QoSProfile:
@@ -89,13 +93,18 @@ def publisher_qos(depth: int = 5) -> QoSProfile:
     depth images and clouds between processes arrive only when delivered reliably (README, troubleshooting);
     image_pipeline itself is mixed (depth_image_proc's `points` publisher uses SensorDataQoS). Keep last 5 bounds
     memory when a subscriber is slow."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
-                      durability=DurabilityPolicy.VOLATILE)
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.VOLATILE,
+    )
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    d = ParameterDescriptor(description=spec.full_description, read_only=spec.read_only,
-                            additional_constraints=spec.constraint_text)
+    d = ParameterDescriptor(
+        description=spec.full_description, read_only=spec.read_only, additional_constraints=spec.constraint_text
+    )
     if spec.range is not None:
         lo, hi = spec.range
         if isinstance(spec.default, float):
@@ -145,8 +154,11 @@ class DepthNode(LifecycleNode):
         self._resub_timer = None
         self._retry_timer = None
         self._diag_pub = self.create_publisher(
-            DiagnosticArray, "/diagnostics", publisher_qos(10),
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            DiagnosticArray,
+            "/diagnostics",
+            publisher_qos(10),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+        )
         self._diag_timer = self.create_timer(self._values["diagnostics_period"], self._publish_diagnostics)
 
         if self._values["autostart"]:
@@ -175,14 +187,18 @@ class DepthNode(LifecycleNode):
         opts = QoSOverridingOptions.with_default_policies
         self._pubs = {
             "depth": self.create_lifecycle_publisher(Image, "depth", publisher_qos(), qos_overriding_options=opts()),
-            "depth_info": self.create_lifecycle_publisher(CameraInfo, "depth/camera_info", publisher_qos(),
-                                                          qos_overriding_options=opts()),
-            "confidence": self.create_lifecycle_publisher(Image, "depth/confidence", publisher_qos(),
-                                                          qos_overriding_options=opts()),
-            "points": self.create_lifecycle_publisher(PointCloud2, "points", publisher_qos(),
-                                                      qos_overriding_options=opts()),
-            "colormap": self.create_lifecycle_publisher(Image, "depth/colormap", publisher_qos(),
-                                                        qos_overriding_options=opts()),
+            "depth_info": self.create_lifecycle_publisher(
+                CameraInfo, "depth/camera_info", publisher_qos(), qos_overriding_options=opts()
+            ),
+            "confidence": self.create_lifecycle_publisher(
+                Image, "depth/confidence", publisher_qos(), qos_overriding_options=opts()
+            ),
+            "points": self.create_lifecycle_publisher(
+                PointCloud2, "points", publisher_qos(), qos_overriding_options=opts()
+            ),
+            "colormap": self.create_lifecycle_publisher(
+                Image, "depth/colormap", publisher_qos(), qos_overriding_options=opts()
+            ),
             "scene": self.create_lifecycle_publisher(String, "scene", publisher_qos(), qos_overriding_options=opts()),
         }
         self._worker.start()
@@ -253,15 +269,23 @@ class DepthNode(LifecycleNode):
     def _subscribe_image(self) -> None:
         compressed = self._values["image_transport"] == "compressed"
         self._image_sub = self.create_subscription(
-            CompressedImage if compressed else Image, self._image_topic(), self._worker.offer, sensor_qos(),
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            CompressedImage if compressed else Image,
+            self._image_topic(),
+            self._worker.offer,
+            sensor_qos(),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+        )
 
     def _subscribe(self) -> None:
         """Image (per transport) and camera_info with sensor-data QoS, overridable per topic."""
         self._subscribe_image()
         self._info_sub = self.create_subscription(
-            CameraInfo, "camera_info", self._cameras.add, sensor_qos(),
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            CameraInfo,
+            "camera_info",
+            self._cameras.add,
+            sensor_qos(),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+        )
 
     def _unsubscribe(self) -> None:
         for sub in (self._image_sub, self._info_sub):
@@ -308,7 +332,8 @@ class DepthNode(LifecycleNode):
             self._said_no_focal = True
             self.get_logger().warning(
                 "no usable CameraInfo for this image yet: depth is scaled for the networks' training camera until "
-                f"one arrives on {self.resolve_topic_name('camera_info')} (metric scale needs the camera's focal)")
+                f"one arrives on {self.resolve_topic_name('camera_info')} (metric scale needs the camera's focal)"
+            )
         try:
             result = pipe(rgb, focal, schedule=self.settings.schedule)
         except Exception as exc:  # a failing network must not take the node down
@@ -360,12 +385,20 @@ class DepthNode(LifecycleNode):
             return None
         return messages.depth_camera_info(header, info, shape[0], shape[1])
 
-    def _publish_cloud(self, header: Any, depth: np.ndarray, rgb: np.ndarray, cfg: dict[str, Any],
-                       info: CameraInfo | None, confidence: np.ndarray | None) -> None:
+    def _publish_cloud(
+        self,
+        header: Any,
+        depth: np.ndarray,
+        rgb: np.ndarray,
+        cfg: dict[str, Any],
+        info: CameraInfo | None,
+        confidence: np.ndarray | None,
+    ) -> None:
         try:
             if info is None:
                 raise geometry.CameraInfoError(
-                    "no_camera_info", f"no CameraInfo received on {self.resolve_topic_name('camera_info')} yet")
+                    "no_camera_info", f"no CameraInfo received on {self.resolve_topic_name('camera_info')} yet"
+                )
             intr = self._intrinsics.get(info, depth.shape[0], depth.shape[1])
         except geometry.CameraInfoError as exc:
             self.stats.cloud(False, exc.reason)
@@ -373,12 +406,20 @@ class DepthNode(LifecycleNode):
             return
         if cfg["points.min_confidence"] > 0 and confidence is None and not self._said_no_confidence:
             self._said_no_confidence = True
-            self.get_logger().warning("points.min_confidence is set but this network has no classification head "
-                                      "(no bin distribution, no confidence): every point is kept")
-        cloud = geometry.depth_to_cloud(depth, intr, rgb if cfg["points.color"] else None,
-                                        stride=cfg["points.stride"], min_depth=cfg["points.min_depth"],
-                                        max_depth=cfg["points.max_depth"], confidence=confidence,
-                                        min_confidence=cfg["points.min_confidence"])
+            self.get_logger().warning(
+                "points.min_confidence is set but this network has no classification head "
+                "(no bin distribution, no confidence): every point is kept"
+            )
+        cloud = geometry.depth_to_cloud(
+            depth,
+            intr,
+            rgb if cfg["points.color"] else None,
+            stride=cfg["points.stride"],
+            min_depth=cfg["points.min_depth"],
+            max_depth=cfg["points.max_depth"],
+            confidence=confidence,
+            min_confidence=cfg["points.min_confidence"],
+        )
         if self._publish("points", messages.point_cloud(header, cloud)):
             self.stats.cloud(True)
 
@@ -406,16 +447,20 @@ class DepthNode(LifecycleNode):
         if died:
             self._worker_restarts += 1
             self._worker_fault = (time.monotonic(), f"worker thread died ({died}); restarted")
-            self.get_logger().error(f"[worker_died] the frame worker thread died ({died[:LOG_TEXT_LIMIT]}); "
-                                    f"restarted it (restart {self._worker_restarts})")
+            self.get_logger().error(
+                f"[worker_died] the frame worker thread died ({died[:LOG_TEXT_LIMIT]}); "
+                f"restarted it (restart {self._worker_restarts})"
+            )
         timeout = self._values["watchdog_timeout"]
         busy = self._worker.health().busy_s
         if timeout and busy > timeout:
             reason = f"worker stalled: one frame has been processing for {busy:.1f} s (watchdog_timeout {timeout:g} s)"
             self._worker_fault = (time.monotonic(), reason)
             if not self.exit_request.done():
-                self.get_logger().fatal(f"[worker_stalled] {reason}; exiting with status 1 so that the process is "
-                                        "restarted (launch respawn)")
+                self.get_logger().fatal(
+                    f"[worker_stalled] {reason}; exiting with status 1 so that the process is "
+                    "restarted (launch respawn)"
+                )
                 self.exit_request.set_result(reason)
 
     # ------------------------------------------------------------------------------------------ parameters
@@ -435,10 +480,13 @@ class DepthNode(LifecycleNode):
     def _integers_as_floats(params: list[Parameter]) -> list[Parameter]:
         """Pre-set callback: `ros2 param set /side/side_depth sigma 5` sends an integer; for a float parameter it
         is the float 5.0 (rclpy would refuse the type before any validation)."""
-        return [Parameter(p.name, value=float(p.value))
-                if p.type_ == Parameter.Type.INTEGER and isinstance(getattr(SPEC_BY_NAME.get(p.name), "default", None),
-                                                                    float)
-                else p for p in params]
+        return [
+            Parameter(p.name, value=float(p.value))
+            if p.type_ == Parameter.Type.INTEGER
+            and isinstance(getattr(SPEC_BY_NAME.get(p.name), "default", None), float)
+            else p
+            for p in params
+        ]
 
     @staticmethod
     def _ours(params: list[Parameter]) -> dict[str, Any]:
@@ -479,9 +527,13 @@ class DepthNode(LifecycleNode):
             self._diag_timer = self.create_timer(self._values["diagnostics_period"], self._publish_diagnostics)
         if "image_transport" in changed and self._image_sub is not None and self._resub_timer is None:
             self._resub_timer = self.create_timer(0.0, self._resubscribe)
-        if ("device" in changed or "half" in changed or "precision" in changed) and self.pipeline is None and \
-                self._values["autostart"] and \
-                self._state == "unconfigured" and self._retry_timer is None:
+        if (
+            ("device" in changed or "half" in changed or "precision" in changed)
+            and self.pipeline is None
+            and self._values["autostart"]
+            and self._state == "unconfigured"
+            and self._retry_timer is None
+        ):
             # start-up failed on the device: retry configure + activate now that it changed (from a timer,
             # because transitions create publishers, which must not happen inside a parameter callback)
             self._retry_timer = self.create_timer(0.0, self._retry_autostart)
@@ -501,10 +553,14 @@ class DepthNode(LifecycleNode):
         state = self._state
         device = pipe.describe() if pipe is not None else f"{values['device']} (not configured)"
         kv: dict[str, object] = {
-            "state": state, "device": device, "router": values["router"],
+            "state": state,
+            "device": device,
+            "router": values["router"],
             "sigma": pipe.sigma if pipe is not None else values["sigma"],
             "statistic": pipe.statistic if pipe is not None else values["statistic"],
-            "top_k": values["top_k"], "voting": values["voting"], "image_topic": self._image_topic(),
+            "top_k": values["top_k"],
+            "voting": values["voting"],
+            "image_topic": self._image_topic(),
             **snap.values(),
         }
         kv.update({f"weights.{k}": v for k, v in self.settings.net_status.items()})
@@ -515,15 +571,15 @@ class DepthNode(LifecycleNode):
         recent = self._problems.recent(PROBLEM_WINDOW_S, ignore=("model_not_loaded",))
         fault = self._worker_fault
         current = fault is not None and (time.monotonic() - fault[0] < PROBLEM_WINDOW_S or self.exit_request.done())
-        level, message = status_level(state, not_ready, fault[1] if current else None, recent, snap.rate_hz, device,
-                                      PROBLEM_WINDOW_S)
+        level, message = status_level(
+            state, not_ready, fault[1] if current else None, recent, snap.rate_hz, device, PROBLEM_WINDOW_S
+        )
         name = f"{self.get_fully_qualified_name().lstrip('/')}: depth estimation"
         return messages.diagnostic_status(name, device, bytes([level]), message, kv)
 
     def _publish_diagnostics(self) -> None:
         self._watchdog()
-        self._diag_pub.publish(messages.diagnostic_array(self.get_clock().now().to_msg(),
-                                                         [self.diagnostics_status()]))
+        self._diag_pub.publish(messages.diagnostic_array(self.get_clock().now().to_msg(), [self.diagnostics_status()]))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -55,8 +55,13 @@ def depth_camera_info(header: Header, info: CameraInfo, height: int, width: int)
     calibration (K, D, R, P, binning, ROI) under the depth's header, as depth_image_proc and
     depthimage_to_laserscan pair them. A driver's 0 x 0 size becomes the depth's (without binning or ROI the
     calibrated size is the image's)."""
-    out = CameraInfo(height=info.height, width=info.width, distortion_model=info.distortion_model,
-                     binning_x=info.binning_x, binning_y=info.binning_y)
+    out = CameraInfo(
+        height=info.height,
+        width=info.width,
+        distortion_model=info.distortion_model,
+        binning_x=info.binning_x,
+        binning_y=info.binning_y,
+    )
     out.header = copy_header(header)
     out.d, out.k, out.r, out.p = list(info.d), list(info.k), list(info.r), list(info.p)
     out.roi.x_offset, out.roi.y_offset = info.roi.x_offset, info.roi.y_offset
@@ -85,16 +90,23 @@ def scene_message(header: Header, decision: RangeDecision) -> String:
     return String(data=payloads.scene_json(header.stamp, header.frame_id, decision))
 
 
-def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str,
-                      values: Mapping[str, object]) -> DiagnosticStatus:
+def diagnostic_status(
+    name: str, hardware_id: str, level: bytes, message: str, values: Mapping[str, object]
+) -> DiagnosticStatus:
     """One DiagnosticStatus; values become KeyValue strings (floats with 4 significant digits)."""
+
     def fmt(v: object) -> str:
         if isinstance(v, float):
             return f"{v:.4g}"
         return str(v)
 
-    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
-                            values=[KeyValue(key=str(k), value=fmt(v)) for k, v in values.items()])
+    return DiagnosticStatus(
+        level=level,
+        name=name,
+        message=message,
+        hardware_id=hardware_id,
+        values=[KeyValue(key=str(k), value=fmt(v)) for k, v in values.items()],
+    )
 
 
 def diagnostic_array(stamp: Time, statuses: list[DiagnosticStatus]) -> DiagnosticArray:

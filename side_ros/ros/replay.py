@@ -97,11 +97,23 @@ class BagReplayer:
     on_publish(message, perf_counter_time) is called right after each publish.
     """
 
-    def __init__(self, node: Node, bag: str | Path, *, rate: float = 1.0, topics: Sequence[str] | None = None,
-                 exclude: Sequence[str] = (), remap: Mapping[str, str] | None = None, qos: str = "recorded",
-                 depth: int = 10, clock: bool = True, clock_hz: float = 100.0, loop: bool = False,
-                 gate: Callable[[BagMessage], None] | None = None,
-                 on_publish: Callable[[BagMessage, float], None] | None = None):
+    def __init__(
+        self,
+        node: Node,
+        bag: str | Path,
+        *,
+        rate: float = 1.0,
+        topics: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        remap: Mapping[str, str] | None = None,
+        qos: str = "recorded",
+        depth: int = 10,
+        clock: bool = True,
+        clock_hz: float = 100.0,
+        loop: bool = False,
+        gate: Callable[[BagMessage], None] | None = None,
+        on_publish: Callable[[BagMessage, float], None] | None = None,
+    ):
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate}")
         if qos not in QOS_MODES:
@@ -128,11 +140,13 @@ class BagReplayer:
                 cls = message_class(conn.msgtype)
                 if cls is None:
                     pkg = conn.msgtype.split("/")[0]
-                    self.stats.skipped_topics[conn.topic] = (f"{conn.msgtype}: Python package {pkg} is not "
-                                                             "installed (a sourced ROS 2 install has it)")
+                    self.stats.skipped_topics[conn.topic] = (
+                        f"{conn.msgtype}: Python package {pkg} is not installed (a sourced ROS 2 install has it)"
+                    )
                     continue
                 self.publishers[conn.topic] = node.create_publisher(
-                    cls, self.remap.get(conn.topic, conn.topic), qos_for(conn, qos, depth))
+                    cls, self.remap.get(conn.topic, conn.topic), qos_for(conn, qos, depth)
+                )
             self.start_time = reader.start_time
         self._clock_pub = node.create_publisher(Clock, CLOCK_TOPIC, QoSProfile(depth=1)) if clock else None
 
@@ -245,8 +259,14 @@ class Received:
 class TopicRecorder:
     """Subscribes to topics without deserializing (raw=True) and keeps every message with its arrival time."""
 
-    def __init__(self, node: Node, topics: Mapping[str, str], *, qos: QoSProfile | None = None,
-                 on_message: Callable[[Received], None] | None = None):
+    def __init__(
+        self,
+        node: Node,
+        topics: Mapping[str, str],
+        *,
+        qos: QoSProfile | None = None,
+        on_message: Callable[[Received], None] | None = None,
+    ):
         self.lock = threading.Lock()
         self.received: dict[str, list[Received]] = {t: [] for t in topics}
         self.on_message = on_message
@@ -256,8 +276,9 @@ class TopicRecorder:
             cls = message_class(msgtype)
             if cls is None:
                 raise ValueError(f"cannot record {topic}: message type {msgtype} is not installed")
-            self.subscriptions.append(node.create_subscription(cls, topic, self._callback(topic, msgtype), profile,
-                                                               raw=True))
+            self.subscriptions.append(
+                node.create_subscription(cls, topic, self._callback(topic, msgtype), profile, raw=True)
+            )
 
     def _callback(self, topic: str, msgtype: str) -> Callable[[bytes], None]:
         def record(raw: bytes) -> None:
@@ -266,6 +287,7 @@ class TopicRecorder:
                 self.received[topic].append(item)
             if self.on_message is not None:
                 self.on_message(item)
+
         return record
 
     def messages(self, topic: str) -> list[Received]:
@@ -279,22 +301,34 @@ class TopicRecorder:
 
 # ------------------------------------------------------------------------------------------------- command
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="side-replay", description=__doc__.split("\n\n")[0] + " See --help.",
-                                epilog="ROS arguments may follow --ros-args (e.g. -r __ns:=/robot).")
+    p = argparse.ArgumentParser(
+        prog="side-replay",
+        description=__doc__.split("\n\n")[0] + " See --help.",
+        epilog="ROS arguments may follow --ros-args (e.g. -r __ns:=/robot).",
+    )
     p.add_argument("bag", help="rosbag2 folder, or a .mcap / .db3 file")
     p.add_argument("--rate", type=float, default=1.0, help="playback speed factor (2 = twice as fast)")
     p.add_argument("--loop", action="store_true", help="play again from the start until interrupted")
     p.add_argument("--topics", nargs="+", help="only these bag topics (default: all)")
     p.add_argument("--exclude", nargs="+", default=[], help="bag topics not to play")
     p.add_argument("--remap", nargs="+", default=[], metavar="FROM:=TO", help="publish bag topic FROM on TO")
-    p.add_argument("--qos", choices=QOS_MODES, default="recorded",
-                   help="QoS offered: as recorded (default; reliable when the bag has none), or forced reliable "
-                        "(large images between processes) or best_effort")
+    p.add_argument(
+        "--qos",
+        choices=QOS_MODES,
+        default="recorded",
+        help="QoS offered: as recorded (default; reliable when the bag has none), or forced reliable "
+        "(large images between processes) or best_effort",
+    )
     p.add_argument("--depth", type=int, default=10, help="publisher history depth")
     p.add_argument("--no-clock", action="store_true", help="do not publish /clock")
     p.add_argument("--clock-hz", type=float, default=100.0, help="/clock rate between messages")
-    p.add_argument("--wait-for", nargs="+", default=[], metavar="TOPIC",
-                   help="before playing, wait until these bag topics have a subscriber (e.g. the node's image)")
+    p.add_argument(
+        "--wait-for",
+        nargs="+",
+        default=[],
+        metavar="TOPIC",
+        help="before playing, wait until these bag topics have a subscriber (e.g. the node's image)",
+    )
     p.add_argument("--wait-timeout", type=float, default=30.0, help="seconds --wait-for waits at most")
     p.add_argument("--delay", type=float, default=0.0, help="seconds to wait before playing (discovery)")
     return p.parse_args(argv)
@@ -315,9 +349,19 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
     try:
         node = rclpy.create_node("side_replay")
         try:
-            player = BagReplayer(node, args.bag, rate=args.rate, topics=args.topics, exclude=args.exclude,
-                                 remap=remap, qos=args.qos, depth=args.depth, clock=not args.no_clock,
-                                 clock_hz=args.clock_hz, loop=args.loop)
+            player = BagReplayer(
+                node,
+                args.bag,
+                rate=args.rate,
+                topics=args.topics,
+                exclude=args.exclude,
+                remap=remap,
+                qos=args.qos,
+                depth=args.depth,
+                clock=not args.no_clock,
+                clock_hz=args.clock_hz,
+                loop=args.loop,
+            )
         except ValueError as exc:
             raise CliError(str(exc)) from exc
         for topic, reason in player.stats.skipped_topics.items():
@@ -328,20 +372,27 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             raise CliError(f"--wait-for: not a replayed topic: {', '.join(unknown)}")
         if args.wait_for and not player.wait_for_subscribers(args.wait_for, args.wait_timeout):
-            raise CliError(f"no subscriber on {', '.join(player.published_topic(t) for t in args.wait_for)} "
-                           f"after {args.wait_timeout:.0f} s")
+            raise CliError(
+                f"no subscriber on {', '.join(player.published_topic(t) for t in args.wait_for)} "
+                f"after {args.wait_timeout:.0f} s"
+            )
         if args.delay > 0:
             time.sleep(args.delay)
-        print(f"replaying {args.bag}: {len(player.publishers)} topic(s) at rate {args.rate:g}"
-              + ("" if args.no_clock else ", publishing /clock") + (", looping" if args.loop else ""))
+        print(
+            f"replaying {args.bag}: {len(player.publishers)} topic(s) at rate {args.rate:g}"
+            + ("" if args.no_clock else ", publishing /clock")
+            + (", looping" if args.loop else "")
+        )
         try:
             stats = player.run()
         except KeyboardInterrupt:
             player.stop()
             stats = player.stats
         total = sum(stats.published.values())
-        print(f"published {total} message(s) in {stats.seconds:.1f} s: "
-              + ", ".join(f"{t} {n}" for t, n in sorted(stats.published.items())))
+        print(
+            f"published {total} message(s) in {stats.seconds:.1f} s: "
+            + ", ".join(f"{t} {n}" for t, n in sorted(stats.published.items()))
+        )
         node.destroy_node()
     finally:
         rclpy.try_shutdown()

@@ -105,11 +105,16 @@ class NodeSettings:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    pipe = RobustDepthPipeline(None, None, router="low", device=values["device"],
-                                               half=values["half"], precision=values["precision"])
+                    pipe = RobustDepthPipeline(
+                        None,
+                        None,
+                        router="low",
+                        device=values["device"],
+                        half=values["half"],
+                        precision=values["precision"],
+                    )
             except (ValueError, RuntimeError) as exc:
-                hint = " (the node configures itself once it is set)" if values["autostart"] else \
-                    " and configure again"
+                hint = " (the node configures itself once it is set)" if values["autostart"] else " and configure again"
                 self._log.error(f"cannot configure: {exc}; set `device` (or `precision`) to a usable one{hint}")
                 self.not_ready = f"not configured: {exc}"
                 return False
@@ -124,15 +129,19 @@ class NodeSettings:
                     self._install(which, *self._read(which, path))
                 except LOAD_ERRORS as exc:
                     self.net_status[which] = f"not loaded: {exc}"
-                    self._log.error(f"{param}: {exc}. The node stays up and drops frames (model_not_loaded) until "
-                                    f"`ros2 param set {self._node_name} {param} <file>` names a valid checkpoint")
+                    self._log.error(
+                        f"{param}: {exc}. The node stays up and drops frames (model_not_loaded) until "
+                        f"`ros2 param set {self._node_name} {param} <file>` names a valid checkpoint"
+                    )
             if values["half"] and pipe.device.type != "cuda":
                 self._log.warning("half precision needs CUDA: running float32 on the CPU")
             self.sync()
             t0 = time.perf_counter()
             pipe.warm_up(WARM_UP_SIZE)
-            self._log.info(f"configured: {pipe.describe()}; warmed up for {WARM_UP_SIZE[1]}x{WARM_UP_SIZE[0]} images "
-                           f"in {time.perf_counter() - t0:.1f} s")
+            self._log.info(
+                f"configured: {pipe.describe()}; warmed up for {WARM_UP_SIZE[1]}x{WARM_UP_SIZE[0]} images "
+                f"in {time.perf_counter() - t0:.1f} s"
+            )
             if values["router"] == "coarse_depth":
                 self._log_routing(pipe)
             if self.not_ready:
@@ -142,8 +151,10 @@ class NodeSettings:
     def _log_routing(self, pipe: RobustDepthPipeline) -> None:
         """Say which sigma and statistic the cde router uses and where each came from."""
         origin = pipe.routing_origin()
-        self._log.info(f"coarse_depth: high range iff the {pipe.statistic} of the coarse depth > {pipe.sigma:.3f} m "
-                       f"(sigma {origin['sigma']}; statistic {origin['statistic']})")
+        self._log.info(
+            f"coarse_depth: high range iff the {pipe.statistic} of the coarse depth > {pipe.sigma:.3f} m "
+            f"(sigma {origin['sigma']}; statistic {origin['statistic']})"
+        )
 
     def teardown(self) -> None:
         """Free the pipeline (lifecycle cleanup)."""
@@ -166,12 +177,17 @@ class NodeSettings:
             missing = [n for n in ROUTER_NEEDS[router] if pipe.network(n) is None]
             if missing:
                 self.not_ready = f"router {router!r} needs " + "; ".join(
-                    f"the {n} network (weights.{n}: {self.net_status[n]})" for n in missing)
+                    f"the {n} network (weights.{n}: {self.net_status[n]})" for n in missing
+                )
                 return
             before = (pipe.sigma, pipe.statistic)
-            pipe.configure(router=router, sigma=self.values["sigma"] or None,
-                           statistic=self.values["statistic"] or None, top_k=self.values["top_k"],
-                           voting=self.values["voting"])
+            pipe.configure(
+                router=router,
+                sigma=self.values["sigma"] or None,
+                statistic=self.values["statistic"] or None,
+                top_k=self.values["top_k"],
+                voting=self.values["voting"],
+            )
             pipe.follow_checkpoint(*[k for k in ("sigma", "statistic") if not self.values[k]])
             if router == "coarse_depth" and (pipe.sigma, pipe.statistic) != before:
                 self._log_routing(pipe)
@@ -201,11 +217,14 @@ class NodeSettings:
                 except LOAD_ERRORS as exc:
                     raise type(exc)(f"{param}: {exc}") from exc
             if pipe is not None and new["router"] != self.values["router"]:
-                missing = [n for n in ROUTER_NEEDS[new["router"]]
-                           if pipe.network(n) is None and n not in change.networks]
+                missing = [
+                    n for n in ROUTER_NEEDS[new["router"]] if pipe.network(n) is None and n not in change.networks
+                ]
                 if missing:
-                    raise ValueError(f"router {new['router']!r} needs the {', '.join(missing)} network(s), not "
-                                     f"loaded: set " + ", ".join(f"weights.{n}" for n in missing) + " first")
+                    raise ValueError(
+                        f"router {new['router']!r} needs the {', '.join(missing)} network(s), not "
+                        f"loaded: set " + ", ".join(f"weights.{n}" for n in missing) + " first"
+                    )
             if pipe is not None and device_key(new) != device_key(self.values):
                 # a device that is not available, or a precision it cannot run, is refused
                 choose_path(resolve_device(new["device"]), "float32" if new["half"] else new["precision"])
@@ -257,4 +276,5 @@ class NodeSettings:
         if sigma and recommended is not None and abs(float(recommended) - sigma) > 1e-3 * float(recommended):
             self._log.warning(
                 f"weights.coarse was calibrated for sigma={float(recommended):.3f} m (its model card); sigma is set "
-                f"to {sigma:g} m: `ros2 param set {self._node_name} sigma 0` follows the checkpoint")
+                f"to {sigma:g} m: `ros2 param set {self._node_name} sigma 0` follows the checkpoint"
+            )

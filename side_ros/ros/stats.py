@@ -34,8 +34,12 @@ class StatsSnapshot:
 
     def values(self) -> dict[str, object]:
         """As diagnostics key-values: frames_*, dropped.<reason>, clouds_*, rate_hz, latency_ms.<stage>."""
-        kv: dict[str, object] = {"frames_received": self.received, "frames_published": self.published,
-                                 "frames_dropped": self.dropped_total, "frames_in_flight": self.in_flight}
+        kv: dict[str, object] = {
+            "frames_received": self.received,
+            "frames_published": self.published,
+            "frames_dropped": self.dropped_total,
+            "frames_in_flight": self.in_flight,
+        }
         kv.update({f"dropped.{k}": v for k, v in sorted(self.dropped.items())})
         kv["clouds_published"] = self.clouds_published
         kv.update({f"clouds_dropped.{k}": v for k, v in sorted(self.clouds_dropped.items())})
@@ -94,10 +98,16 @@ class FrameStats:
                 rate = 0.0
             latency = {k: 1000.0 * statistics.median(v) for k, v in self._latency.items() if v}
             dropped_total = sum(self._dropped.values())
-            return StatsSnapshot(received=self._received, published=self._published, dropped=dict(self._dropped),
-                                 in_flight=self._received - self._published - dropped_total,
-                                 clouds_published=self._clouds_published, clouds_dropped=dict(self._clouds_dropped),
-                                 rate_hz=rate, latency_ms=latency)
+            return StatsSnapshot(
+                received=self._received,
+                published=self._published,
+                dropped=dict(self._dropped),
+                in_flight=self._received - self._published - dropped_total,
+                clouds_published=self._clouds_published,
+                clouds_dropped=dict(self._clouds_dropped),
+                rate_hz=rate,
+                latency_ms=latency,
+            )
 
 
 class Problems:
@@ -130,8 +140,15 @@ class Problems:
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 
 
-def status_level(state: str, not_ready: str | None, fault: str | None, recent: list[str], rate_hz: float,
-                 device: str, window_s: float) -> tuple[int, str]:
+def status_level(
+    state: str,
+    not_ready: str | None,
+    fault: str | None,
+    recent: list[str],
+    rate_hz: float,
+    device: str,
+    window_s: float,
+) -> tuple[int, str]:
     """The node's diagnostics level and message: a worker fault, then not active, then not ready, then recent
     problems, else OK with the rate."""
     if fault is not None:

@@ -31,8 +31,14 @@ def _data(raw: bytes) -> array.array:
     return out
 
 
-def image_msg(rgb: np.ndarray, encoding: str = "rgb8", *, stamp: tuple[int, int] = (0, 0), frame_id: str = "cam",
-              step: int | None = None) -> Image:
+def image_msg(
+    rgb: np.ndarray,
+    encoding: str = "rgb8",
+    *,
+    stamp: tuple[int, int] = (0, 0),
+    frame_id: str = "cam",
+    step: int | None = None,
+) -> Image:
     """An Image of `rgb` (H, W, 3 uint8) in `encoding`, with optional row padding (step > packed row)."""
     if encoding == "rgb8":
         px = rgb
@@ -60,8 +66,9 @@ def image_msg(rgb: np.ndarray, encoding: str = "rgb8", *, stamp: tuple[int, int]
     return msg
 
 
-def compressed_msg(rgb: np.ndarray, fmt: str = "jpeg", *, stamp: tuple[int, int] = (0, 0),
-                   frame_id: str = "cam") -> CompressedImage:
+def compressed_msg(
+    rgb: np.ndarray, fmt: str = "jpeg", *, stamp: tuple[int, int] = (0, 0), frame_id: str = "cam"
+) -> CompressedImage:
     """A CompressedImage as image_transport's compressed plugin writes it (bgr8 encoded as JPEG or PNG)."""
     import cv2
 
@@ -75,8 +82,17 @@ def compressed_msg(rgb: np.ndarray, fmt: str = "jpeg", *, stamp: tuple[int, int]
     return msg
 
 
-def camera_info_msg(width: int, height: int, fx: float, fy: float, cx: float, cy: float, *,
-                    frame_id: str = "cam", stamp: tuple[int, int] = (0, 0)) -> CameraInfo:
+def camera_info_msg(
+    width: int,
+    height: int,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+    *,
+    frame_id: str = "cam",
+    stamp: tuple[int, int] = (0, 0),
+) -> CameraInfo:
     """A rectified pinhole CameraInfo (K and P agree, no distortion)."""
     msg = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
     msg.header.frame_id = frame_id
@@ -92,12 +108,17 @@ def depth_array(msg: Image) -> np.ndarray:
     """32FC1 Image -> (H, W) float32 (honouring step and byte order)."""
     if msg.encoding != "32FC1":
         raise ValueError(f"expected 32FC1, got {msg.encoding}")
-    raw = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :msg.width * 4]
+    raw = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : msg.width * 4]
     return np.ascontiguousarray(raw).view(">f4" if msg.is_bigendian else "<f4").astype(np.float32)
 
 
-def node_arguments(checkpoints: dict[str, Path], *, image: str = "/cam/image", camera_info: str = "/cam/camera_info",
-                   params: dict[str, Any] | None = None) -> list[str]:
+def node_arguments(
+    checkpoints: dict[str, Path],
+    *,
+    image: str = "/cam/image",
+    camera_info: str = "/cam/camera_info",
+    params: dict[str, Any] | None = None,
+) -> list[str]:
     """`--ros-args` for the depth node as `ros2 run` would get them: remappings and -p overrides."""
     args = ["--ros-args", "-r", f"image:={image}", "-r", f"camera_info:={camera_info}"]
     values = {f"weights.{k}": str(v) for k, v in checkpoints.items()}
@@ -111,19 +132,30 @@ def node_arguments(checkpoints: dict[str, Path], *, image: str = "/cam/image", c
 class Probe(Node):
     """Publishes camera messages and records everything the depth node sends back (thread-safe lists)."""
 
-    def __init__(self, *, namespace: str = "/side", image_topic: str = "/cam/image",
-                 info_topic: str = "/cam/camera_info", **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        namespace: str = "/side",
+        image_topic: str = "/cam/image",
+        info_topic: str = "/cam/camera_info",
+        **kwargs: Any,
+    ):
         super().__init__("side_probe", **kwargs)
         self.lock = threading.Lock()
         ns = namespace.rstrip("/")
-        topics = {"depth": (Image, f"{ns}/depth"), "points": (PointCloud2, f"{ns}/points"),
-                  "colormap": (Image, f"{ns}/depth/colormap"), "scene": (String, f"{ns}/scene"),
-                  "confidence": (Image, f"{ns}/depth/confidence"),
-                  "depth_info": (CameraInfo, f"{ns}/depth/camera_info"),
-                  "diagnostics": (DiagnosticArray, "/diagnostics")}
+        topics = {
+            "depth": (Image, f"{ns}/depth"),
+            "points": (PointCloud2, f"{ns}/points"),
+            "colormap": (Image, f"{ns}/depth/colormap"),
+            "scene": (String, f"{ns}/scene"),
+            "confidence": (Image, f"{ns}/depth/confidence"),
+            "depth_info": (CameraInfo, f"{ns}/depth/camera_info"),
+            "diagnostics": (DiagnosticArray, "/diagnostics"),
+        }
         self.received: dict[str, list[tuple[float, Any]]] = {k: [] for k in topics}
-        self.subs = [self.create_subscription(t, name, self._recorder(key), RELIABLE)
-                     for key, (t, name) in topics.items()]
+        self.subs = [
+            self.create_subscription(t, name, self._recorder(key), RELIABLE) for key, (t, name) in topics.items()
+        ]
         self.image_pub = self.create_publisher(Image, image_topic, RELIABLE)
         self.compressed_pub = self.create_publisher(CompressedImage, image_topic + "/compressed", RELIABLE)
         self.info_pub = self.create_publisher(CameraInfo, info_topic, RELIABLE)
@@ -132,6 +164,7 @@ class Probe(Node):
         def record(msg: Any) -> None:
             with self.lock:
                 self.received[key].append((time.perf_counter(), msg))
+
         return record
 
     def messages(self, key: str) -> list[Any]:

@@ -68,8 +68,13 @@ class NewestFrameWorker:
     from it counts the frame as "internal_error" and is passed to `on_error`, and the worker carries on.
     """
 
-    def __init__(self, process: Callable[[Frame], None], stats: FrameStats,
-                 on_error: Callable[[Exception], None], name: str = "side_depth_worker"):
+    def __init__(
+        self,
+        process: Callable[[Frame], None],
+        stats: FrameStats,
+        on_error: Callable[[Exception], None],
+        name: str = "side_depth_worker",
+    ):
         self._process = process
         self._stats = stats
         self._on_error = on_error

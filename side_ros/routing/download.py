@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     except (urllib.error.URLError, OSError, ValueError, CheckpointError) as exc:
         print(f"error: could not get a valid Places365 checkpoint from {args.url}: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"saved {args.output} (sha256 {digest}); use it with the node's parameter weights.places:={args.output} "
-          f"or the commands' --places {args.output}")
+    print(
+        f"saved {args.output} (sha256 {digest}); use it with the node's parameter weights.places:={args.output} "
+        f"or the commands' --places {args.output}"
+    )
     return 0
 
 

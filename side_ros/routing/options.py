@@ -21,8 +21,12 @@ DEFAULT_TOP_K = 15
 DEFAULT_STATISTIC = "max"  # the paper's: the single largest coarse depth; see check_statistic for the others
 
 # The network each router decides with (fixed routing needs none).
-ROUTING_NETWORK: dict[str, str | None] = {"scene_classification": "places", "coarse_depth": "coarse", "low": None,
-                                          "high": None}
+ROUTING_NETWORK: dict[str, str | None] = {
+    "scene_classification": "places",
+    "coarse_depth": "coarse",
+    "low": None,
+    "high": None,
+}
 # Every network a router needs before a frame can be processed: its routing network, then the depth networks.
 ROUTER_NEEDS: dict[str, tuple[str, ...]] = {
     "coarse_depth": ("coarse", "low", "high"),

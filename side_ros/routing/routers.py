@@ -15,8 +15,9 @@ from side_ros.routing.scenes import SceneTable, vote
 
 
 @torch.inference_mode()
-def scene_classification(model: WideResNet18Places365, rgb: torch.Tensor, table: SceneTable, *,
-                         voting: str, top_k: int, sigma: float) -> list[RangeDecision]:
+def scene_classification(
+    model: WideResNet18Places365, rgb: torch.Tensor, table: SceneTable, *, voting: str, top_k: int, sigma: float
+) -> list[RangeDecision]:
     """(sc) Places365 probabilities of each image, then the chosen voting rule over the top-K categories."""
     probs = model.scene_probabilities(rgb)
     return vote(probs, table, method=voting, top_k=top_k, sigma=sigma)
@@ -45,8 +46,9 @@ def coarse_canvas_depth(model: DSSIDENet, rgb: torch.Tensor, focal: Focal | None
     return depth * focal_factor(model.config, focal, prep.orig_h, prep.orig_w)
 
 
-def coarse_statistic(model: DSSIDENet, rgb: torch.Tensor, statistic: str = "max",
-                     focal: Focal | None = None) -> torch.Tensor:
+def coarse_statistic(
+    model: DSSIDENet, rgb: torch.Tensor, statistic: str = "max", focal: Focal | None = None
+) -> torch.Tensor:
     """A statistic of the coarse network's metric depth over each image (padding excluded), (N,) metres."""
     return reduce_depth(coarse_canvas_depth(model, rgb, focal), statistic)
 
@@ -56,12 +58,17 @@ def coarse_max_depth(model: DSSIDENet, rgb: torch.Tensor, focal: Focal | None = 
     return coarse_statistic(model, rgb, "max", focal)
 
 
-def coarse_depth(model: DSSIDENet, rgb: torch.Tensor, *, sigma: float, statistic: str = "max",
-                 focal: Focal | None = None) -> list[RangeDecision]:
+def coarse_depth(
+    model: DSSIDENet, rgb: torch.Tensor, *, sigma: float, statistic: str = "max", focal: Focal | None = None
+) -> list[RangeDecision]:
     """(cde) High range iff the statistic of the coarse network's depth exceeds sigma (max > 5.89 m in the paper)."""
     values = coarse_statistic(model, rgb, statistic, focal).cpu().tolist()
-    return [RangeDecision("high" if d > sigma else "low", "coarse_depth", float(d),
-                          {"threshold": sigma, "statistic": statistic}) for d in values]
+    return [
+        RangeDecision(
+            "high" if d > sigma else "low", "coarse_depth", float(d), {"threshold": sigma, "statistic": statistic}
+        )
+        for d in values
+    ]
 
 
 @torch.inference_mode()

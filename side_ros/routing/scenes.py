@@ -68,8 +68,11 @@ class SceneTable:
         bad = [r["category"] for r in rows if r["range"] not in ("low", "high")]
         if bad:
             raise ValueError(f"{path}: range must be 'low' or 'high' (rows {bad[:3]})")
-        return cls(tuple(r["category"] for r in rows), torch.tensor([r["range"] == "high" for r in rows]),
-                   torch.tensor([float(r["typical_depth_m"]) for r in rows], dtype=torch.float32))
+        return cls(
+            tuple(r["category"] for r in rows),
+            torch.tensor([r["range"] == "high" for r in rows]),
+            torch.tensor([float(r["typical_depth_m"]) for r in rows], dtype=torch.float32),
+        )
 
     def to_csv(self, path: str | os.PathLike) -> None:
         with open(path, "w", newline="") as f:
@@ -91,8 +94,14 @@ def _read_io(text: str) -> dict[str, int]:
     return {p[0]: int(p[1]) for p in (line.split() for line in text.splitlines() if line.strip())}
 
 
-def vote(probs: torch.Tensor, table: SceneTable, *, method: str = DEFAULT_VOTING, top_k: int = DEFAULT_TOP_K,
-         sigma: float = DEFAULT_SIGMA) -> list[RangeDecision]:
+def vote(
+    probs: torch.Tensor,
+    table: SceneTable,
+    *,
+    method: str = DEFAULT_VOTING,
+    top_k: int = DEFAULT_TOP_K,
+    sigma: float = DEFAULT_SIGMA,
+) -> list[RangeDecision]:
     """Depth range of each image from its scene probabilities (N, C), by one of the section-3 rules.
 
     majority: low iff more than K/2 of the top-K categories are low-range (the paper's rule; a tie is not
@@ -114,8 +123,13 @@ def vote(probs: torch.Tensor, table: SceneTable, *, method: str = DEFAULT_VOTING
     decisions = []
     for n in range(probs.shape[0]):
         low_votes = int((~high[n]).sum())
-        details = {"method": method, "top_k": top_k, "low_votes": low_votes, "high_votes": top_k - low_votes,
-                   "top_categories": [table.names[int(i)] for i in top_i[n, :5]]}
+        details = {
+            "method": method,
+            "top_k": top_k,
+            "low_votes": low_votes,
+            "high_votes": top_k - low_votes,
+            "top_categories": [table.names[int(i)] for i in top_i[n, :5]],
+        }
         if method == "majority":
             is_low, score = low_votes > top_k / 2, float(low_votes)
             details["threshold"] = top_k / 2

@@ -185,8 +185,9 @@ class RoutingSchedule:
             if first or raw.router in FIXED_ROUTERS or raw.range == self._current.range:
                 new_range = raw.range
                 self._held = False
-            elif not clears_band(raw, self._current.range, hysteresis_sigma=s.hysteresis_sigma,
-                                 hysteresis_votes=s.hysteresis_votes):
+            elif not clears_band(
+                raw, self._current.range, hysteresis_sigma=s.hysteresis_sigma, hysteresis_votes=s.hysteresis_votes
+            ):
                 new_range, held = self._current.range, "hysteresis"
                 self._held = False
             elif self._in_range + 1 < s.min_dwell:
@@ -218,17 +219,34 @@ class RoutingSchedule:
             if d > 0 and max(statistic / self._reference, self._reference / statistic) > 1.0 + d:
                 self._drifted = True
 
-    def _annotate(self, decision: RangeDecision, *, routed: bool, reason: str | None, held: str | None,
-                  raw: RangeDecision | None = None) -> RangeDecision:
+    def _annotate(
+        self,
+        decision: RangeDecision,
+        *,
+        routed: bool,
+        reason: str | None,
+        held: str | None,
+        raw: RangeDecision | None = None,
+    ) -> RangeDecision:
         details: dict[str, Any] = dict(decision.details)
-        details["schedule"] = {"routed": routed, "reason": reason, "held": held,
-                               "frames_since_route": self._since_route, "frames_in_range": self._in_range}
+        details["schedule"] = {
+            "routed": routed,
+            "reason": reason,
+            "held": held,
+            "frames_since_route": self._since_route,
+            "frames_in_range": self._in_range,
+        }
         details["raw"] = None if raw is None else raw.to_dict()  # the router's own decision on this frame
         return RangeDecision(decision.range, decision.router, decision.score, details)
 
     def state(self) -> Mapping[str, Any]:
         """Counters for diagnostics: routes and switches so far, current range, settings."""
         with self._lock:
-            return {"range": None if self._current is None else self._current.range, "routes": self.routes,
-                    "switches": self.switches, "frames_since_route": self._since_route,
-                    "frames_in_range": self._in_range, **asdict(self._settings)}
+            return {
+                "range": None if self._current is None else self._current.range,
+                "routes": self.routes,
+                "switches": self.switches,
+                "frames_since_route": self._since_route,
+                "frames_in_range": self._in_range,
+                **asdict(self._settings),
+            }

@@ -34,8 +34,16 @@ class ProceduralSample:
     seed: int
 
 
-def render_scene(seed: int, kind: str, width: int, height: int, *, device: str | torch.device = "cpu",
-                 sparse_lidar: bool = False, focal_scale: float = 1.0) -> ProceduralSample:
+def render_scene(
+    seed: int,
+    kind: str,
+    width: int,
+    height: int,
+    *,
+    device: str | torch.device = "cpu",
+    sparse_lidar: bool = False,
+    focal_scale: float = 1.0,
+) -> ProceduralSample:
     """Render the procedural scene of `seed` and `kind` at width x height.
 
     Deterministic: the same arguments give bit-identical RGB and depth on the CPU.  `sparse_lidar` keeps depth
@@ -52,8 +60,14 @@ def render_scene(seed: int, kind: str, width: int, height: int, *, device: str |
     depth = out.depth
     if sparse_lidar:
         depth = torch.where(lidar_mask(depth, cam), depth, 0.0)
-    return ProceduralSample(rgb=out.rgb.cpu().numpy(), depth=depth.float().cpu().numpy(), intrinsics=cam.K.copy(),
-                            range_label=RANGE_LABELS[kind], kind=kind, seed=int(seed))
+    return ProceduralSample(
+        rgb=out.rgb.cpu().numpy(),
+        depth=depth.float().cpu().numpy(),
+        intrinsics=cam.K.copy(),
+        range_label=RANGE_LABELS[kind],
+        kind=kind,
+        seed=int(seed),
+    )
 
 
 class ProceduralDataset(Dataset):
@@ -67,10 +81,16 @@ class ProceduralDataset(Dataset):
     one factor (the focal test).
     """
 
-    def __init__(self, seeds: Sequence[int] | range, kinds: Sequence[str] = ("indoor", "outdoor"),
-                 size: tuple[int, int] | None = None, sparse_lidar: bool = False,
-                 device: str | torch.device = "cpu", focal_range: Sequence[float] | None = None,
-                 focal_scale: float = 1.0):
+    def __init__(
+        self,
+        seeds: Sequence[int] | range,
+        kinds: Sequence[str] = ("indoor", "outdoor"),
+        size: tuple[int, int] | None = None,
+        sparse_lidar: bool = False,
+        device: str | torch.device = "cpu",
+        focal_range: Sequence[float] | None = None,
+        focal_scale: float = 1.0,
+    ):
         if isinstance(kinds, str):
             kinds = (kinds,)
         if len(kinds) == 0:
@@ -111,10 +131,13 @@ class ProceduralDataset(Dataset):
         zoom = self.focal_scale
         if self.focal_range is not None:
             zoom *= focal_scale_of(self.seeds[i], self.focal_range)
-        s = render_scene(self.seeds[i], kind, w, h, device=self.device, sparse_lidar=self.sparse_lidar,
-                         focal_scale=zoom)
-        return {"rgb": torch.from_numpy(s.rgb).permute(2, 0, 1).float() / 255.0,
-                "depth": torch.from_numpy(s.depth)[None],
-                "intrinsics": torch.from_numpy(s.intrinsics).float(),
-                "range": RANGE_INDEX[s.range_label],
-                "name": f"procedural_{kind}_{s.seed:07d}"}
+        s = render_scene(
+            self.seeds[i], kind, w, h, device=self.device, sparse_lidar=self.sparse_lidar, focal_scale=zoom
+        )
+        return {
+            "rgb": torch.from_numpy(s.rgb).permute(2, 0, 1).float() / 255.0,
+            "depth": torch.from_numpy(s.depth)[None],
+            "intrinsics": torch.from_numpy(s.intrinsics).float(),
+            "range": RANGE_INDEX[s.range_label],
+            "name": f"procedural_{kind}_{s.seed:07d}",
+        }

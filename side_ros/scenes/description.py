@@ -60,8 +60,17 @@ class Material:
 
     def row(self) -> list[float]:
         p = tuple(self.params) + (0.0,) * (4 - len(self.params))
-        return [float(self.tex), *self.color, *self.color2, self.scale, *p[:4], float(self.seed % 65536),
-                self.roughness, self.specular, self.emission]
+        return [
+            float(self.tex),
+            *self.color,
+            *self.color2,
+            self.scale,
+            *p[:4],
+            float(self.seed % 65536),
+            self.roughness,
+            self.specular,
+            self.emission,
+        ]
 
 
 @dataclass(frozen=True)
@@ -133,9 +142,14 @@ class Scene:
         self.materials.append(material)
         return len(self.materials) - 1
 
-    def add_plane(self, point: Sequence[float], normal: Sequence[float], material: Material,
-                  axis_u: Sequence[float] | None = None,
-                  half_extent: tuple[float, float] = (INF, INF)) -> int:
+    def add_plane(
+        self,
+        point: Sequence[float],
+        normal: Sequence[float],
+        material: Material,
+        axis_u: Sequence[float] | None = None,
+        half_extent: tuple[float, float] = (INF, INF),
+    ) -> int:
         """A plane (or a rectangle, with finite half extents along axis_u and normal x axis_u)."""
         n = unit(normal)
         if axis_u is None:
@@ -152,8 +166,7 @@ class Scene:
         self.prims.append(Prim(PLANE, _pad(geom), corners, self._material(material)))
         return len(self.prims) - 1
 
-    def add_box(self, center: Sequence[float], half_size: Sequence[float], material: Material,
-                yaw: float = 0.0) -> int:
+    def add_box(self, center: Sequence[float], half_size: Sequence[float], material: Material, yaw: float = 0.0) -> int:
         """A box rotated by `yaw` (rad) about the vertical axis; local x = (cos, sin, 0)."""
         c, s = math.cos(yaw), math.sin(yaw)
         ctr = np.asarray(center, dtype=np.float64)
@@ -161,8 +174,14 @@ class Scene:
         if h.shape != (3,) or not np.all(h > 0):
             raise ValueError(f"a box needs three positive half sizes, got {half_size!r}")
         ax, ay = np.array([c, s, 0.0]), np.array([-s, c, 0.0])
-        corners = np.array([ctr + i * h[0] * ax + j * h[1] * ay + k * np.array([0, 0, h[2]])
-                            for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)])
+        corners = np.array(
+            [
+                ctr + i * h[0] * ax + j * h[1] * ay + k * np.array([0, 0, h[2]])
+                for i in (-1, 1)
+                for j in (-1, 1)
+                for k in (-1, 1)
+            ]
+        )
         self.prims.append(Prim(BOX, _pad([*ctr, *h, c, s]), corners, self._material(material)))
         return len(self.prims) - 1
 
@@ -172,8 +191,7 @@ class Scene:
             raise ValueError(f"a cylinder needs a positive radius and height, got {radius}, {height}")
         x, y, z0 = (float(v) for v in base)
         z1 = z0 + float(height)
-        corners = np.array([[x + i * radius, y + j * radius, z] for i in (-1, 1) for j in (-1, 1)
-                            for z in (z0, z1)])
+        corners = np.array([[x + i * radius, y + j * radius, z] for i in (-1, 1) for j in (-1, 1) for z in (z0, z1)])
         self.prims.append(Prim(CYLINDER, _pad([x, y, z0, z1, float(radius)]), corners, self._material(material)))
         return len(self.prims) - 1
 
@@ -280,8 +298,15 @@ def focal_scale_of(seed: int, focal_range: tuple[float, float]) -> float:
     return float(math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))))
 
 
-def camera_from_angles(width: int, height: int, K: np.ndarray, position: Sequence[float], heading: float,
-                       pitch: float = 0.0, roll: float = 0.0) -> Camera:
+def camera_from_angles(
+    width: int,
+    height: int,
+    K: np.ndarray,
+    position: Sequence[float],
+    heading: float,
+    pitch: float = 0.0,
+    roll: float = 0.0,
+) -> Camera:
     """A camera at `position` looking along `heading` (rad from +x towards +y), pitched up by `pitch`, rolled.
 
     Heading pi/2 with zero pitch and roll looks along +y with image x = world +x and image y = world -z.
@@ -297,4 +322,3 @@ def camera_from_angles(width: int, height: int, K: np.ndarray, position: Sequenc
     right, down = c * right + s * down, -s * right + c * down
     R = np.stack([right, down, fwd], axis=1)
     return Camera(int(width), int(height), K, R, np.asarray(position, dtype=np.float64))
-

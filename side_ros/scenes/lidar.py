@@ -62,5 +62,11 @@ def lidar_mask(depth: torch.Tensor, camera: Camera) -> torch.Tensor:
     tol_v = min(1.0 / K[1, 1], _REFERENCE_PIXEL_RAD) * 0.5
     tol_h = min(1.0 / K[0, 0], _REFERENCE_PIXEL_RAD) * 0.5
     rng = torch.sqrt(rho * rho + qz * qz)
-    return ((depth > 0) & (beam >= 0) & (beam <= LIDAR_BEAMS - 1) & (d_elev <= tol_v) & (d_az <= tol_h)
-            & (rng <= LIDAR_MAX_RANGE))
+    return (
+        (depth > 0)
+        & (beam >= 0)
+        & (beam <= LIDAR_BEAMS - 1)
+        & (d_elev <= tol_v)
+        & (d_az <= tol_h)
+        & (rng <= LIDAR_MAX_RANGE)
+    )

@@ -74,8 +74,15 @@ def build_outdoor_scene(seed: int, width: int, height: int, focal_scale: float =
 
     K = zoomed(default_intrinsics("outdoor", width, height, rng), focal_scale)
     heading = math.pi / 2 + rng.uniform(-0.1, 0.1)
-    cam = camera_from_angles(width, height, K, (cam_x, 0.0, rng.uniform(1.55, 1.75)), heading,
-                             rng.uniform(-0.05, 0.03), rng.uniform(-0.025, 0.025))
+    cam = camera_from_angles(
+        width,
+        height,
+        K,
+        (cam_x, 0.0, rng.uniform(1.55, 1.75)),
+        heading,
+        rng.uniform(-0.05, 0.03),
+        rng.uniform(-0.025, 0.025),
+    )
     return sc, cam
 
 
@@ -87,24 +94,32 @@ def _add_road(sc: Scene, rng: np.random.Generator, seed: int) -> tuple[int, floa
     cross = rng.uniform(12, 45) if rng.uniform() < 0.25 else -1.0
     asphalt = rand_color(rng, (0.0, 1.0), (0.0, 0.08), (0.08, 0.25))
     paint = (0.85, 0.85, 0.82) if rng.uniform() < 0.8 else (0.85, 0.7, 0.2)
-    sc.add_plane((0, 0, 0), (0, 0, 1), Material(Tex.ROAD, asphalt, paint, 1.0,
-                                                (half, lanes, rng.uniform(2.0, 4.0), cross), seed, 0.1, 0.05),
-                 axis_u=(1, 0, 0))
+    sc.add_plane(
+        (0, 0, 0),
+        (0, 0, 1),
+        Material(Tex.ROAD, asphalt, paint, 1.0, (half, lanes, rng.uniform(2.0, 4.0), cross), seed, 0.1, 0.05),
+        axis_u=(1, 0, 0),
+    )
     return lanes, lane_w, half
 
 
-def _add_pavements(sc: Scene, rng: np.random.Generator, seed: int, lanes: int, lane_w: float,
-                   half: float) -> _Street:
+def _add_pavements(sc: Scene, rng: np.random.Generator, seed: int, lanes: int, lane_w: float, half: float) -> _Street:
     """Kerbs and pavements (some with a grass verge) on both sides, most with a parking strip before the kerb."""
     ylen, ymid = _Y_MAX - _Y_MIN, (_Y_MAX + _Y_MIN) / 2
     kerb_h = rng.uniform(0.1, 0.17)
     pave_c = rand_color(rng, (0.0, 1.0), (0.0, 0.15), (0.3, 0.6))
     slab = rng.uniform(0.3, 1.0)
-    pave = Material(Tex.TILES, pave_c, scale_color(pave_c, 0.7), slab, (slab, 0.01, rng.choice([0.0, 0.5]), 0.15),
-                    seed + 1, 0.12)
+    pave = Material(
+        Tex.TILES, pave_c, scale_color(pave_c, 0.7), slab, (slab, 0.01, rng.choice([0.0, 0.5]), 0.15), seed + 1, 0.12
+    )
     kerb = Material(Tex.NOISE, (0.55, 0.55, 0.53), (0.4, 0.4, 0.4), 0.3, (0.4, 0, 0, 0), seed + 2)
-    grass = Material(Tex.FOLIAGE, rand_color(rng, (0.2, 0.3), (0.5, 0.8), (0.08, 0.2)),
-                     rand_color(rng, (0.18, 0.3), (0.4, 0.8), (0.2, 0.4)), 0.08, seed=seed + 3)
+    grass = Material(
+        Tex.FOLIAGE,
+        rand_color(rng, (0.2, 0.3), (0.5, 0.8), (0.08, 0.2)),
+        rand_color(rng, (0.18, 0.3), (0.4, 0.8), (0.2, 0.4)),
+        0.08,
+        seed=seed + 3,
+    )
     city = rng.uniform() < 0.65
     sides = []
     for side in (-1, 1):
@@ -114,8 +129,9 @@ def _add_pavements(sc: Scene, rng: np.random.Generator, seed: int, lanes: int, l
         sc.add_box((side * (edge + 0.1), ymid, kerb_h / 2), (0.1, ylen / 2, kerb_h / 2), kerb)
         if rng.uniform() < 0.3:  # grass verge on the outer part
             gw = pw * rng.uniform(0.3, 0.6)
-            sc.add_box((side * (edge + 0.2 + (pw - gw) / 2), ymid, kerb_h / 2), ((pw - gw) / 2, ylen / 2, kerb_h / 2),
-                       pave)
+            sc.add_box(
+                (side * (edge + 0.2 + (pw - gw) / 2), ymid, kerb_h / 2), ((pw - gw) / 2, ylen / 2, kerb_h / 2), pave
+            )
             sc.add_box((side * (edge + 0.2 + pw - gw / 2), ymid, kerb_h / 2), (gw / 2, ylen / 2, kerb_h / 2), grass)
         else:
             sc.add_box((side * (edge + 0.2 + pw / 2), ymid, kerb_h / 2), (pw / 2, ylen / 2, kerb_h / 2), pave)
@@ -140,19 +156,29 @@ def _add_buildings(sc: Scene, rng: np.random.Generator, street: _Street) -> None
             h = rng.uniform(8.0, 30.0) if street.city else rng.uniform(4.5, 10.0)
             _add_building(sc, rng, side * (front + setback + depth / 2), y + blen / 2, blen, depth, h)
             if setback > 1.0 and rng.uniform() < 0.5:  # front yard
-                sc.add_box((side * (front + setback / 2), y + blen / 2, 0.05), (setback / 2, blen / 2, 0.05),
-                           street.grass)
+                sc.add_box(
+                    (side * (front + setback / 2), y + blen / 2, 0.05), (setback / 2, blen / 2, 0.05), street.grass
+                )
             y += blen + rng.uniform(0.0, 1.5)
         for _ in range(int(rng.integers(2, 7))):
-            _add_building(sc, rng, side * (front + rng.uniform(25.0, 60.0)), rng.uniform(0, 200), rng.uniform(15, 40),
-                          rng.uniform(10, 25), rng.uniform(10.0, 45.0))
+            _add_building(
+                sc,
+                rng,
+                side * (front + rng.uniform(25.0, 60.0)),
+                rng.uniform(0, 200),
+                rng.uniform(15, 40),
+                rng.uniform(10, 25),
+                rng.uniform(10.0, 45.0),
+            )
     if rng.uniform() < 0.45:  # the street ends at a building across it
-        _add_building(sc, rng, rng.uniform(-10, 10), rng.uniform(80.0, 260.0), 20.0, rng.uniform(40, 80),
-                      rng.uniform(8, 40))
+        _add_building(
+            sc, rng, rng.uniform(-10, 10), rng.uniform(80.0, 260.0), 20.0, rng.uniform(40, 80), rng.uniform(8, 40)
+        )
 
 
-def _add_building(sc: Scene, rng: np.random.Generator, x: float, y: float, length: float, depth: float,
-                  height: float) -> None:
+def _add_building(
+    sc: Scene, rng: np.random.Generator, x: float, y: float, length: float, depth: float, height: float
+) -> None:
     """A box building, `length` along the street (y) and `depth` across it, with a window façade texture."""
     bricks = rng.uniform() < 0.35
     if bricks:
@@ -161,9 +187,16 @@ def _add_building(sc: Scene, rng: np.random.Generator, x: float, y: float, lengt
         wall = rand_color(rng, (0.0, 1.0), (0.0, 0.35), (0.35, 0.9))
     glass = rand_color(rng, (0.5, 0.65), (0.05, 0.4), (0.06, 0.25))
     storey = rng.uniform(2.8, 3.8)
-    mat = Material(Tex.FACADE, wall, glass, rng.uniform(1.8, 4.0), (storey, rng.uniform(0.3, 0.65),
-                                                                     rng.uniform(0.35, 0.6), float(bricks)),
-                   int(rng.integers(0, 65536)), 0.08, 0.15)
+    mat = Material(
+        Tex.FACADE,
+        wall,
+        glass,
+        rng.uniform(1.8, 4.0),
+        (storey, rng.uniform(0.3, 0.65), rng.uniform(0.35, 0.6), float(bricks)),
+        int(rng.integers(0, 65536)),
+        0.08,
+        0.15,
+    )
     sc.add_box((x, y, height / 2), (depth / 2, length / 2, height / 2), mat)
 
 
@@ -176,20 +209,40 @@ def _add_cars(sc: Scene, rng: np.random.Generator, seed: int, street: _Street, c
         while y < 90.0:
             length = rng.uniform(4.0, 5.0)
             if rng.uniform() < 0.75:
-                _add_car(sc, rng, s.side * (s.edge - 1.05 - rng.uniform(0, 0.15)), y + length / 2,
-                         rng.uniform(-0.04, 0.04), seed + int(y * 10))
+                _add_car(
+                    sc,
+                    rng,
+                    s.side * (s.edge - 1.05 - rng.uniform(0, 0.15)),
+                    y + length / 2,
+                    rng.uniform(-0.04, 0.04),
+                    seed + int(y * 10),
+                )
             y += length + rng.uniform(0.6, 6.0)
     for _ in range(int(rng.integers(0, 6))):
         lane = int(rng.integers(0, street.lanes))
         yy = rng.uniform(8.0, 75.0)
         if lane == cam_lane and yy < 12.0:
             continue
-        _add_car(sc, rng, -street.half + (lane + 0.5) * street.lane_width + rng.uniform(-0.3, 0.3), yy,
-                 rng.uniform(-0.05, 0.05), seed + int(yy * 7))
+        _add_car(
+            sc,
+            rng,
+            -street.half + (lane + 0.5) * street.lane_width + rng.uniform(-0.3, 0.3),
+            yy,
+            rng.uniform(-0.05, 0.05),
+            seed + int(yy * 7),
+        )
 
 
-_CAR_COLORS = ((0.8, 0.8, 0.8), (0.5, 0.52, 0.55), (0.04, 0.04, 0.045), (0.55, 0.05, 0.04), (0.05, 0.12, 0.4),
-               (0.25, 0.26, 0.28), (0.7, 0.68, 0.6), (0.1, 0.25, 0.12))
+_CAR_COLORS = (
+    (0.8, 0.8, 0.8),
+    (0.5, 0.52, 0.55),
+    (0.04, 0.04, 0.045),
+    (0.55, 0.05, 0.04),
+    (0.05, 0.12, 0.4),
+    (0.25, 0.26, 0.28),
+    (0.7, 0.68, 0.6),
+    (0.1, 0.25, 0.12),
+)
 
 
 def _add_car(sc: Scene, rng: np.random.Generator, x: float, y: float, yaw: float, seed: int) -> None:
@@ -197,8 +250,12 @@ def _add_car(sc: Scene, rng: np.random.Generator, x: float, y: float, yaw: float
     if rng.uniform() < 0.12:  # van / small truck
         length, w, body_h, cab_h = rng.uniform(4.8, 6.5), rng.uniform(1.9, 2.2), rng.uniform(1.6, 2.2), 0.0
     else:
-        length, w, body_h, cab_h = rng.uniform(3.7, 4.9), rng.uniform(1.65, 1.9), rng.uniform(0.6, 0.85), rng.uniform(
-            0.4, 0.55)
+        length, w, body_h, cab_h = (
+            rng.uniform(3.7, 4.9),
+            rng.uniform(1.65, 1.9),
+            rng.uniform(0.6, 0.85),
+            rng.uniform(0.4, 0.55),
+        )
     if rng.uniform() < 0.7:
         col = _CAR_COLORS[int(rng.integers(0, len(_CAR_COLORS)))]
     else:
@@ -212,11 +269,16 @@ def _add_car(sc: Scene, rng: np.random.Generator, x: float, y: float, yaw: float
     if cab_h > 0:
         off = rng.uniform(-0.25, 0.05) * length
         cab_l = length * rng.uniform(0.45, 0.6)
-        sc.add_box((x - s * off, y + c * off, clear + body_h + cab_h / 2), (w / 2 - 0.08, cab_l / 2, cab_h / 2),
-                   glass, yaw)
+        sc.add_box(
+            (x - s * off, y + c * off, clear + body_h + cab_h / 2), (w / 2 - 0.08, cab_l / 2, cab_h / 2), glass, yaw
+        )
     else:
-        sc.add_box((x - s * (length / 2 - 0.02), y + c * (length / 2 - 0.02), clear + body_h * 0.7),
-                   (w / 2 - 0.1, 0.03, body_h * 0.2), glass, yaw)
+        sc.add_box(
+            (x - s * (length / 2 - 0.02), y + c * (length / 2 - 0.02), clear + body_h * 0.7),
+            (w / 2 - 0.1, 0.03, body_h * 0.2),
+            glass,
+            yaw,
+        )
     for a in (-1, 1):  # axles: a dark box across the car reads as the pair of wheels
         off = a * (length / 2 - 0.85)
         sc.add_box((x - s * off, y + c * off, 0.32), (w / 2 + 0.01, 0.33, 0.32), tyre, yaw)
@@ -240,8 +302,11 @@ def _add_street_lights(sc: Scene, rng: np.random.Generator, kerb_h: float, s: _S
         hh = rng.uniform(6.0, 9.0)
         sc.add_cylinder((x, y, kerb_h), rng.uniform(0.07, 0.12), hh, metal)
         sc.add_box((x - s.side * 0.8, y, kerb_h + hh - 0.05), (0.8, 0.08, 0.06), metal)
-        sc.add_box((x - s.side * 1.5, y, kerb_h + hh - 0.15), (0.3, 0.15, 0.06),
-                   Material(Tex.FLAT, (0.9, 0.9, 0.85), emission=0.3))
+        sc.add_box(
+            (x - s.side * 1.5, y, kerb_h + hh - 0.15),
+            (0.3, 0.15, 0.06),
+            Material(Tex.FLAT, (0.9, 0.9, 0.85), emission=0.3),
+        )
         y += spacing
 
 
@@ -250,17 +315,22 @@ def _add_signs(sc: Scene, rng: np.random.Generator, seed: int, kerb_h: float, s:
         y, x, sh = rng.uniform(3.0, 70.0), s.side * (s.edge + 0.5), rng.uniform(2.2, 3.0)
         sc.add_cylinder((x, y, kerb_h), 0.04, sh, metal)
         sign_c = [(0.8, 0.1, 0.1), (0.1, 0.2, 0.7), (0.9, 0.75, 0.1), (0.9, 0.9, 0.9)][int(rng.integers(0, 4))]
-        sc.add_box((x, y - 0.05, kerb_h + sh + 0.25), (0.3, 0.02, 0.3),
-                   Material(Tex.FLAT, sign_c, seed=seed, specular=0.3))
+        sc.add_box(
+            (x, y - 0.05, kerb_h + sh + 0.25), (0.3, 0.02, 0.3), Material(Tex.FLAT, sign_c, seed=seed, specular=0.3)
+        )
 
 
 def _add_trees(sc: Scene, rng: np.random.Generator, seed: int, kerb_h: float, s: _Side) -> None:
     y = rng.uniform(0.0, 12.0)
     step = rng.uniform(7.0, 16.0)
     trunk = Material(Tex.NOISE, (0.2, 0.14, 0.09), (0.1, 0.07, 0.05), 0.15, (0.8, 0, 0, 0), seed + 5)
-    leaves = Material(Tex.FOLIAGE, rand_color(rng, (0.2, 0.33), (0.5, 0.9), (0.04, 0.15)),
-                      rand_color(rng, (0.18, 0.3), (0.4, 0.8), (0.2, 0.45)), rng.uniform(0.2, 0.5),
-                      seed=seed + 6)
+    leaves = Material(
+        Tex.FOLIAGE,
+        rand_color(rng, (0.2, 0.33), (0.5, 0.9), (0.04, 0.15)),
+        rand_color(rng, (0.18, 0.3), (0.4, 0.8), (0.2, 0.45)),
+        rng.uniform(0.2, 0.5),
+        seed=seed + 6,
+    )
     while y < 130.0:
         x = s.side * (s.edge + 0.2 + s.pavement * rng.uniform(0.55, 0.8))
         th, tr = rng.uniform(2.0, 3.5), rng.uniform(0.1, 0.25)
@@ -275,8 +345,7 @@ def _add_sky_and_sun(sc: Scene, rng: np.random.Generator, seed: int) -> None:
     overcast = rng.uniform() < 0.25
     if overcast:
         g = rng.uniform(0.6, 0.85)
-        sky = Sky((g * 0.9, g * 0.92, g), (g, g, g * 1.02), (g * 1.05, g * 1.05, g * 1.05), rng.uniform(0.6, 1.0),
-                  seed)
+        sky = Sky((g * 0.9, g * 0.92, g), (g, g, g * 1.02), (g * 1.05, g * 1.05, g * 1.05), rng.uniform(0.6, 1.0), seed)
         sun_i, amb_i = rng.uniform(0.3, 0.8), rng.uniform(1.0, 1.4)
     else:
         zen = rand_color(rng, (0.55, 0.62), (0.5, 0.8), (0.5, 0.85))

@@ -160,14 +160,21 @@ class PerspectiveView:
 class OrthoView:
     """Parallel rays along `forward` from a plane spanned by right/down: the sun's shadow map."""
 
-    def __init__(self, forward: np.ndarray, region_lo: np.ndarray, region_hi: np.ndarray, texels: int,
-                 device: torch.device):
+    def __init__(
+        self, forward: np.ndarray, region_lo: np.ndarray, region_hi: np.ndarray, texels: int, device: torch.device
+    ):
         f = unit(forward)
         up = np.array([0.0, 0.0, 1.0]) if abs(f[2]) < 0.95 else np.array([1.0, 0.0, 0.0])
         right = unit(np.cross(f, up))
         down = np.cross(f, right)
-        corners = np.array([[x, y, z] for x in (region_lo[0], region_hi[0]) for y in (region_lo[1], region_hi[1])
-                            for z in (region_lo[2], region_hi[2])])
+        corners = np.array(
+            [
+                [x, y, z]
+                for x in (region_lo[0], region_hi[0])
+                for y in (region_lo[1], region_hi[1])
+                for z in (region_lo[2], region_hi[2])
+            ]
+        )
         a, b, c = corners @ right, corners @ down, corners @ f
         span = max(a.max() - a.min(), 1e-3), max(b.max() - b.min(), 1e-3)
         texel = math.sqrt(span[0] * span[1] / texels)
@@ -178,14 +185,17 @@ class OrthoView:
         self.right, self.down, self.forward = right, down, f
         i = torch.arange(self.width, device=device, dtype=torch.float64)[None, :]
         j = torch.arange(self.height, device=device, dtype=torch.float64)[:, None]
-        self.o = tuple((self.origin_point[k] + right[k] * (i + 0.5) * self.texel
-                        + down[k] * (j + 0.5) * self.texel).float().reshape(-1) for k in range(3))
+        self.o = tuple(
+            (self.origin_point[k] + right[k] * (i + 0.5) * self.texel + down[k] * (j + 0.5) * self.texel)
+            .float()
+            .reshape(-1)
+            for k in range(3)
+        )
         self.d = tuple(torch.tensor(float(f[k]), device=device) for k in range(3))
 
     def rects(self, corners: np.ndarray) -> np.ndarray:
         rel = corners - self.origin_point
-        out = _rects(rel @ self.right / self.texel - 0.5, rel @ self.down / self.texel - 0.5, self.width,
-                     self.height)
+        out = _rects(rel @ self.right / self.texel - 0.5, rel @ self.down / self.texel - 0.5, self.width, self.height)
         out[np.all(rel @ self.forward < 0, axis=1)] = 0
         return out
 
@@ -206,8 +216,9 @@ def _key(t: torch.Tensor, prim: torch.Tensor | int) -> torch.Tensor:
     return (t.float().contiguous().view(torch.int32).long() << 20) | prim
 
 
-def trace(prims: Sequence[Prim], view: PerspectiveView | OrthoView,
-           device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def trace(
+    prims: Sequence[Prim], view: PerspectiveView | OrthoView, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Nearest hit per pixel: t (H, W) (inf = miss) and primitive index (H, W) (-1 = miss).
 
     Unbounded planes are tested against every pixel.  Bounded primitives are batched per type: every
@@ -218,8 +229,7 @@ def trace(prims: Sequence[Prim], view: PerspectiveView | OrthoView,
     if len(prims) > _NO_PRIM:
         raise ValueError(f"a scene may hold at most {_NO_PRIM} primitives, got {len(prims)}")
     n = view.height * view.width
-    key = torch.full((n,), (int(np.float32(np.inf).view(np.int32)) << 20) | _NO_PRIM, dtype=torch.int64,
-                     device=device)
+    key = torch.full((n,), (int(np.float32(np.inf).view(np.int32)) << 20) | _NO_PRIM, dtype=torch.int64, device=device)
     for i, pr in enumerate(prims):
         if pr.corners is None:
             t = _HIT[pr.kind](pr.geom, view.origin(None), view.direction(None))
@@ -240,8 +250,9 @@ def trace(prims: Sequence[Prim], view: PerspectiveView | OrthoView,
         # per primitive: first pixel index, rectangle width, pair offset; geometry rows (16, P)
         first = torch.as_tensor(rect[:, 0] * view.width + rect[:, 2], device=device)
         wt = torch.as_tensor(np.maximum(w, 1), device=device)
-        G = torch.tensor([prims[i].geom[:_GEOM_SIZE[kind]] for i in ids], device=device,
-                         dtype=torch.float32).T.contiguous()
+        G = torch.tensor(
+            [prims[i].geom[: _GEOM_SIZE[kind]] for i in ids], device=device, dtype=torch.float32
+        ).T.contiguous()
         gid = torch.as_tensor(ids, device=device, dtype=torch.int64)
         for a in range(0, total, _PAIR_CHUNK):
             k = torch.arange(a, min(total, a + _PAIR_CHUNK), device=device)
@@ -256,4 +267,3 @@ def trace(prims: Sequence[Prim], view: PerspectiveView | OrthoView,
     idx = key & _NO_PRIM
     idx = torch.where((idx == _NO_PRIM) | torch.isinf(t.reshape(-1)), -1, idx).reshape(view.height, view.width)
     return t, idx
-

@@ -42,8 +42,9 @@ class RenderOutput:
     prim_index: torch.Tensor  # (H, W) int64, -1 where nothing was hit
 
 
-def _surface(kind: torch.Tensor, G: torch.Tensor, p: torch.Tensor, d: torch.Tensor
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _surface(
+    kind: torch.Tensor, G: torch.Tensor, p: torch.Tensor, d: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Unit normal (3, n) facing the viewer and texture coordinates s, t (metres) of hits p on primitives G."""
     n = p.shape[1]
     N = torch.empty((3, n), device=p.device)
@@ -64,9 +65,13 @@ def _surface(kind: torch.Tensor, G: torch.Tensor, p: torch.Tensor, d: torch.Tens
             on_z = ~on_x & (az > ay)
             on_y = ~on_x & ~on_z
             sx, sy = torch.sign(lx), torch.sign(ly)
-            nn = torch.stack([torch.where(on_x, c * sx, torch.where(on_y, -sn * sy, 0.0)),
-                              torch.where(on_x, sn * sx, torch.where(on_y, c * sy, 0.0)),
-                              torch.where(on_z, torch.sign(lz), 0.0)])
+            nn = torch.stack(
+                [
+                    torch.where(on_x, c * sx, torch.where(on_y, -sn * sy, 0.0)),
+                    torch.where(on_x, sn * sx, torch.where(on_y, c * sy, 0.0)),
+                    torch.where(on_z, torch.sign(lz), 0.0),
+                ]
+            )
             s = torch.where(on_x, ly + h[1], lx + h[0])
             t = torch.where(on_z, ly + h[1], lz + h[2])
         elif k == CYLINDER:
@@ -75,8 +80,13 @@ def _surface(kind: torch.Tensor, G: torch.Tensor, p: torch.Tensor, d: torch.Tens
             rho = torch.sqrt(rx * rx + ry * ry).clamp(min=1e-9)
             dt, db = (z - z1).abs(), (z - z0).abs()
             cap = torch.minimum(dt, db) < (rho - r).abs()
-            nn = torch.stack([torch.where(cap, 0.0, rx / rho), torch.where(cap, 0.0, ry / rho),
-                              torch.where(cap, torch.where(dt < db, 1.0, -1.0), 0.0)])
+            nn = torch.stack(
+                [
+                    torch.where(cap, 0.0, rx / rho),
+                    torch.where(cap, 0.0, ry / rho),
+                    torch.where(cap, torch.where(dt < db, 1.0, -1.0), 0.0),
+                ]
+            )
             s = torch.where(cap, rx, torch.atan2(ry, rx) * r)
             t = torch.where(cap, ry, z - z0)
         else:
@@ -107,8 +117,9 @@ def _casters(scene: Scene) -> list[Prim]:
     return [pr for pr in scene.prims if pr.corners is not None and pr.corners[:, 2].max() > 0.3]
 
 
-def _pcf(depth_map: torch.Tensor, u: torch.Tensor, v: torch.Tensor, z: torch.Tensor, bias: torch.Tensor
-         ) -> torch.Tensor:
+def _pcf(
+    depth_map: torch.Tensor, u: torch.Tensor, v: torch.Tensor, z: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
     """Bilinearly weighted 2x2 shadow test (percentage-closer filtering): soft-ish, alias-free shadow edges."""
     H, W = depth_map.shape
     iu = torch.floor(u).clamp(0, W - 2)
@@ -122,8 +133,9 @@ def _pcf(depth_map: torch.Tensor, u: torch.Tensor, v: torch.Tensor, z: torch.Ten
     return torch.lerp(torch.lerp(a, b, fu), torch.lerp(c, e, fu), fv)
 
 
-def _shadow_point(scene: Scene, light: PointLight, p: torch.Tensor, cos: torch.Tensor, device: torch.device,
-                  size: int) -> torch.Tensor:
+def _shadow_point(
+    scene: Scene, light: PointLight, p: torch.Tensor, cos: torch.Tensor, device: torch.device, size: int
+) -> torch.Tensor:
     """Visibility (0..1) of a ceiling light from hits p (3, n): a 140-degree downward shadow map."""
     f = size / 2.0 / math.tan(math.radians(70.0))
     c0 = (size - 1) / 2
@@ -142,8 +154,9 @@ def _shadow_point(scene: Scene, light: PointLight, p: torch.Tensor, cos: torch.T
     return torch.where(inside, vis, 1.0)
 
 
-def _shadow_sun(scene: Scene, light: DirectionalLight, p: torch.Tensor, cos: torch.Tensor, device: torch.device,
-                texels: int) -> torch.Tensor:
+def _shadow_sun(
+    scene: Scene, light: DirectionalLight, p: torch.Tensor, cos: torch.Tensor, device: torch.device, texels: int
+) -> torch.Tensor:
     """Visibility of the sun from hits p (3, n) through an orthographic shadow map over the shadow region."""
     if scene.shadow_region is None:
         return torch.ones(p.shape[1], device=device)
@@ -194,8 +207,9 @@ def _pow2k(x: torch.Tensor, k: int) -> torch.Tensor:
     return x
 
 
-def _shade(scene: Scene, view: PerspectiveView, t: torch.Tensor, idx: torch.Tensor, device: torch.device
-           ) -> torch.Tensor:
+def _shade(
+    scene: Scene, view: PerspectiveView, t: torch.Tensor, idx: torch.Tensor, device: torch.device
+) -> torch.Tensor:
     """Linear radiance (3, H, W) of the image."""
     H, W = t.shape
     n_pix = H * W
@@ -248,8 +262,9 @@ def _shade(scene: Scene, view: PerspectiveView, t: torch.Tensor, idx: torch.Tens
             ldir = sun_dir[:, None]
             ndl = (N * ldir).sum(0)
             att = 1.0
-            vis = _shadow_sun(scene, L, p, ndl, device, texels=min(max(n_pix, 128 * 128), 512 * 512)) \
-                if L.shadow else 1.0
+            vis = (
+                _shadow_sun(scene, L, p, ndl, device, texels=min(max(n_pix, 128 * 128), 512 * 512)) if L.shadow else 1.0
+            )
         else:
             lvec = torch.tensor(L.position, device=device, dtype=torch.float32)[:, None] - p
             dist2 = (lvec * lvec).sum(0)

@@ -108,8 +108,7 @@ def lerp(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return a + (b - a) * w
 
 
-def texture(M: torch.Tensor, s: torch.Tensor, t: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor
-             ) -> torch.Tensor:
+def texture(M: torch.Tensor, s: torch.Tensor, t: torch.Tensor, fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
     """Albedo (3, n) of hits with material rows M at surface coordinates (s, t) metres, footprints (fs, ft)."""
     albedo = torch.empty((3, s.shape[0]), device=s.device)
     for k, m in groups(M[0].long(), len(_TEXTURES)):
@@ -204,8 +203,11 @@ def _tex_road(M: Tensor, s: Tensor, t: Tensor, fs: Tensor, ft: Tensor) -> Tensor
     wear = 0.75 + 0.5 * _vnoise(s * 3 + seed, t * 0.7)
     mark = (torch.maximum(torch.maximum(lane_line, edge), zebra) * wear).clamp(0.0, 1.0)
     fp = torch.minimum(fs, ft)
-    asphalt = 1.0 + 0.5 * fbm(s * 12.0, t * 12.0, fp * 12.0, octaves=2) + 0.5 * fbm(
-        s * 0.25 + seed, t * 0.12, fp * 0.25, octaves=3)
+    asphalt = (
+        1.0
+        + 0.5 * fbm(s * 12.0, t * 12.0, fp * 12.0, octaves=2)
+        + 0.5 * fbm(s * 0.25 + seed, t * 0.12, fp * 0.25, octaves=3)
+    )
     return lerp(M[1:4] * asphalt, M[4:7], mark)
 
 
@@ -236,7 +238,8 @@ def _tex_facade(M: Tensor, s: Tensor, t: Tensor, fs: Tensor, ft: Tensor) -> Tens
         brick_col = torch.floor(brick_s / 0.22)
         fb = torch.minimum(_fade(0.22 / fs), _fade(0.075 / ft))
         mortar = 1.0 - _cover(brick_s - (brick_col + 0.5) * 0.22, 0.2, fs) * _cover(
-            t - (brick_row + 0.5) * 0.075, 0.065, ft)
+            t - (brick_row + 0.5) * 0.075, 0.065, ft
+        )
         mortar = 0.21 + (mortar - 0.21) * fb
         bvar = 1.0 + 0.35 * (_cell_hash(brick_col.long(), brick_row.long(), sk) - 0.5) * fb
         wall = torch.where(bricks > 0.5, lerp(M[1:4] * bvar, M[1:4] * 0.4 + 0.45, mortar), wall)
@@ -267,18 +270,29 @@ def _tex_books(M: Tensor, s: Tensor, t: Tensor, fs: Tensor, ft: Tensor) -> Tenso
     return lerp(M[4:7], lerp(M[1:4], colour, f), spine)
 
 
-_TEXTURES = {Tex.FLAT: _tex_flat, Tex.NOISE: _tex_noise, Tex.STRIPES: _tex_stripes, Tex.CHECKER: _tex_checker,
-             Tex.TILES: _tex_tiles, Tex.WOOD: _tex_wood, Tex.ROAD: _tex_road, Tex.FACADE: _tex_facade,
-             Tex.FOLIAGE: _tex_foliage, Tex.BOOKS: _tex_books}
+_TEXTURES = {
+    Tex.FLAT: _tex_flat,
+    Tex.NOISE: _tex_noise,
+    Tex.STRIPES: _tex_stripes,
+    Tex.CHECKER: _tex_checker,
+    Tex.TILES: _tex_tiles,
+    Tex.WOOD: _tex_wood,
+    Tex.ROAD: _tex_road,
+    Tex.FACADE: _tex_facade,
+    Tex.FOLIAGE: _tex_foliage,
+    Tex.BOOKS: _tex_books,
+}
 
 
-def footprints(S: torch.Tensor, T: torch.Tensor, idx: torch.Tensor, fallback: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def footprints(
+    S: torch.Tensor, T: torch.Tensor, idx: torch.Tensor, fallback: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Surface extent (metres) of one pixel along s and t, from differences with same-primitive neighbours.
 
     Like a GPU's ddx/ddy: the smaller of the forward and backward difference, so an edge of the primitive
     does not inflate it; where no neighbour shares the primitive, `fallback` (an isotropic estimate) is used.
     """
+
     def deriv(X: torch.Tensor, dim: int) -> torch.Tensor:
         n = X.shape[dim]
         same = idx.narrow(dim, 1, n - 1) == idx.narrow(dim, 0, n - 1)
@@ -298,4 +312,3 @@ def footprints(S: torch.Tensor, T: torch.Tensor, idx: torch.Tensor, fallback: to
         dv = torch.where(dv < INF, dv, fallback)
         out.append(torch.minimum(du + dv, 4 * fallback).clamp(min=1e-6))
     return out[0], out[1]
-

@@ -47,8 +47,12 @@ def build_from_spec(spec: Mapping[str, Any], cache_dir: str | os.PathLike | None
 
         start, stop = spec.pop("seeds")
         size = spec.pop("size", None)
-        ds: Dataset = ProceduralDataset(range(int(start), int(stop)), tuple(spec.pop("kinds", ("indoor", "outdoor"))),
-                                        size=tuple(size) if size else None, **spec)
+        ds: Dataset = ProceduralDataset(
+            range(int(start), int(stop)),
+            tuple(spec.pop("kinds", ("indoor", "outdoor"))),
+            size=tuple(size) if size else None,
+            **spec,
+        )
     else:
         from side_ros.training.datasets import build_dataset
 
@@ -115,9 +119,15 @@ class TrainTransform:
     image becomes a 320x256 crop whose last 16 rows carry no loss.
     """
 
-    def __init__(self, cfg: SIDENetConfig, crop: Sequence[int] | None = None, flip: bool = True,
-                 color_jitter: float = 0.2, generator: torch.Generator | None = None,
-                 zoom: Sequence[float] | None = None):
+    def __init__(
+        self,
+        cfg: SIDENetConfig,
+        crop: Sequence[int] | None = None,
+        flip: bool = True,
+        color_jitter: float = 0.2,
+        generator: torch.Generator | None = None,
+        zoom: Sequence[float] | None = None,
+    ):
         self.cfg = cfg
         self.zoom = None if zoom is None else (float(zoom[0]), float(zoom[1]))
         if self.zoom is not None and not 1.0 <= self.zoom[0] <= self.zoom[1]:
@@ -150,15 +160,15 @@ class TrainTransform:
             zh, zw = max(1, round(h / z)), max(1, round(w / z))
             if (zh, zw) != (h, w):
                 y, x = int(self._rand() * (h - zh + 1)), int(self._rand() * (w - zw + 1))
-                rgb = resize(rgb[None, :, y:y + zh, x:x + zw], (h, w))[0]
-                depth = resize_depth_nearest(depth[None, :, y:y + zh, x:x + zw], (h, w))[0]
+                rgb = resize(rgb[None, :, y : y + zh, x : x + zw], (h, w))[0]
+                depth = resize_depth_nearest(depth[None, :, y : y + zh, x : x + zw], (h, w))[0]
                 k *= math.sqrt(h / zh * w / zw)
         if k != 1.0:
             depth = depth / k
         ch, cw = self.crop
         y = int(self._rand() * (h - ch + 1)) if h > ch else 0
         x = int(self._rand() * (w - cw + 1)) if w > cw else 0
-        rgb, depth = rgb[:, y:y + ch, x:x + cw], depth[:, y:y + ch, x:x + cw]
+        rgb, depth = rgb[:, y : y + ch, x : x + cw], depth[:, y : y + ch, x : x + cw]
         ph, pw = ch - rgb.shape[-2], cw - rgb.shape[-1]
         if ph or pw:
             if self.cfg.input_handling == "pad":  # KITTI style: zeros on top and on the right
@@ -173,7 +183,7 @@ class TrainTransform:
             contrast = 1 + (self._rand() * 2 - 1) * j
             sat = 1 + (self._rand() * 2 - 1) * j
             gray = rgb.mean(0, keepdim=True)
-            rgb = (gray + (rgb - gray) * sat)
+            rgb = gray + (rgb - gray) * sat
             rgb = ((rgb - rgb.mean()) * contrast + rgb.mean()) * bright
             rgb = rgb.clamp(0, 1)
         return {"rgb": rgb.contiguous(), "depth": depth.contiguous(), "range": int(sample.get("range", 0))}

@@ -40,16 +40,21 @@ NODE_SIZES = {"indoor": (640, 480), "outdoor": (1242, 375)}  # what the node see
 STATISTICS = ("max", "p99", "p95", "p90", "median")  # calibrated side by side; the paper's is "max"
 
 
-def procedural_test_spec(n: int, start: int = 800_000, indoor_size: Sequence[int] = (128, 96),
-                         outdoor_size: Sequence[int] = (310, 94), focal_scale: float = 1.0) -> list[dict[str, Any]]:
+def procedural_test_spec(
+    n: int,
+    start: int = 800_000,
+    indoor_size: Sequence[int] = (128, 96),
+    outdoor_size: Sequence[int] = (310, 94),
+    focal_scale: float = 1.0,
+) -> list[dict[str, Any]]:
     """The held-out procedural test set: seeds from 800000, never used by the shipped configs (0..800 train,
     900000+ validation); n indoor and n outdoor scenes, by default at the shipped networks' training sizes,
     optionally seen through a lens zoomed by `focal_scale` (the focal test)."""
     extra = {} if focal_scale == 1.0 else {"focal_scale": float(focal_scale)}
-    return [{"name": "procedural", "kinds": ["indoor"], "seeds": [start, start + n], "size": list(indoor_size),
-             **extra},
-            {"name": "procedural", "kinds": ["outdoor"], "seeds": [start, start + n], "size": list(outdoor_size),
-             **extra}]
+    return [
+        {"name": "procedural", "kinds": ["indoor"], "seeds": [start, start + n], "size": list(indoor_size), **extra},
+        {"name": "procedural", "kinds": ["outdoor"], "seeds": [start, start + n], "size": list(outdoor_size), **extra},
+    ]
 
 
 def sample_focal(sample: Mapping[str, Any]) -> tuple[float, float] | None:
@@ -58,8 +63,9 @@ def sample_focal(sample: Mapping[str, Any]) -> tuple[float, float] | None:
     return None if K is None else (float(K[0][0]), float(K[1][1]))
 
 
-def coarse_statistics(pipe: RobustDepthPipeline, dataset: Dataset, statistics: Sequence[str] = STATISTICS, *,
-                      progress: bool = True) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def coarse_statistics(
+    pipe: RobustDepthPipeline, dataset: Dataset, statistics: Sequence[str] = STATISTICS, *, progress: bool = True
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Each statistic of the coarse network's metric depth on every image, and which images are high range."""
     coarse = pipe.network("coarse")
     if coarse is None:
@@ -88,8 +94,9 @@ def best_threshold(d: np.ndarray, h: np.ndarray) -> tuple[float, float]:
     return float(candidates[best]), float(scores[best])
 
 
-def calibrate_sigma(pipe: RobustDepthPipeline, dataset: Dataset, *, statistic: str = "max",
-                    progress: bool = True) -> tuple[float, float]:
+def calibrate_sigma(
+    pipe: RobustDepthPipeline, dataset: Dataset, *, statistic: str = "max", progress: bool = True
+) -> tuple[float, float]:
     """σ for the cde router as the paper chose it (section 3): from the coarse network's maximum depth (or
     another statistic) on validation images of known range, the threshold with the best routing accuracy.
     Returns (sigma, accuracy on those images)."""
@@ -97,8 +104,9 @@ def calibrate_sigma(pipe: RobustDepthPipeline, dataset: Dataset, *, statistic: s
     return best_threshold(values[statistic], high)
 
 
-def calibrate_router(pipe: RobustDepthPipeline, dataset: Dataset, statistics: Sequence[str] = STATISTICS, *,
-                     progress: bool = True) -> dict[str, tuple[float, float, float]]:
+def calibrate_router(
+    pipe: RobustDepthPipeline, dataset: Dataset, statistics: Sequence[str] = STATISTICS, *, progress: bool = True
+) -> dict[str, tuple[float, float, float]]:
     """σ for each statistic on the same validation images: {statistic: (sigma, accuracy, margin)}, where the
     margin is the gap between the classes around σ relative to σ (larger = safer on unseen images)."""
     values, high = coarse_statistics(pipe, dataset, statistics, progress=progress)
@@ -117,9 +125,15 @@ def choose_statistic(calibration: Mapping[str, tuple[float, float, float]]) -> s
     return max(calibration, key=lambda st: (round(calibration[st][1], 6), calibration[st][2]))
 
 
-def evaluate(pipe: RobustDepthPipeline, dataset: Dataset, *, protocols: Mapping[str, str | None] | None = None,
-             routers_to_run: Sequence[str] = ("coarse_depth", "scene_classification"),
-             max_images: int | None = None, progress: bool = True) -> dict[str, Any]:
+def evaluate(
+    pipe: RobustDepthPipeline,
+    dataset: Dataset,
+    *,
+    protocols: Mapping[str, str | None] | None = None,
+    routers_to_run: Sequence[str] = ("coarse_depth", "scene_classification"),
+    max_images: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Run the evaluation; returns {"tables": {range: {row: metrics}}, "routing": {router: report}, "n": {...}}."""
     protocols = dict(protocols or {})
     available = [r for r in routers_to_run if pipe.check_settings(**{**pipe.settings(), "router": r}) is None]
@@ -154,15 +168,23 @@ def evaluate(pipe: RobustDepthPipeline, dataset: Dataset, *, protocols: Mapping[
                     decision = pipe.route(rgb, focal)[0]
                     chosen[router].append(decision.range)
                     acc(f"routed ({'cde' if router == 'coarse_depth' else 'sc'})", true).update(
-                        by_range[decision.range], gt)
+                        by_range[decision.range], gt
+                    )
     finally:
         pipe.configure(router=saved["router"])
     order = ["cde only", "routed (cde)", "routed (sc)", "oracle routing"]
-    tables = {r: {row: accs[(row, r)].compute() for row in order if (row, r) in accs} for r in RANGE_NAMES
-              if any(k[1] == r for k in accs)}
+    tables = {
+        r: {row: accs[(row, r)].compute() for row in order if (row, r) in accs}
+        for r in RANGE_NAMES
+        if any(k[1] == r for k in accs)
+    }
     routing = {r: routing_accuracy(chosen[r], true_ranges, labels=RANGE_NAMES) for r in available}
-    return {"tables": tables, "routing": routing,
-            "n": {r: true_ranges.count(r) for r in RANGE_NAMES}, "settings": saved}
+    return {
+        "tables": tables,
+        "routing": routing,
+        "n": {r: true_ranges.count(r) for r in RANGE_NAMES},
+        "settings": saved,
+    }
 
 
 def report(result: Mapping[str, Any]) -> str:
@@ -182,11 +204,18 @@ def to_json(result: Mapping[str, Any]) -> dict[str, Any]:
     def clean(v: Any) -> Any:
         return None if isinstance(v, float) and not math.isfinite(v) else v
 
-    return {"n": result["n"], "settings": dict(result["settings"]),
-            "tables": {r: {row: {k: clean(v) for k, v in m.items()} for row, m in rows.items()}
-                       for r, rows in result["tables"].items()},
-            "routing": {r: {"accuracy": rep.accuracy, "confusion": rep.confusion.tolist(),
-                            "labels": list(rep.labels)} for r, rep in result["routing"].items()}}
+    return {
+        "n": result["n"],
+        "settings": dict(result["settings"]),
+        "tables": {
+            r: {row: {k: clean(v) for k, v in m.items()} for row, m in rows.items()}
+            for r, rows in result["tables"].items()
+        },
+        "routing": {
+            r: {"accuracy": rep.accuracy, "confusion": rep.confusion.tolist(), "labels": list(rep.labels)}
+            for r, rep in result["routing"].items()
+        },
+    }
 
 
 def store_calibration(path: str | Path, sigma: float, statistic: str, accuracy: float) -> Path:
@@ -198,8 +227,12 @@ def store_calibration(path: str | Path, sigma: float, statistic: str, accuracy: 
 
     read_sidenet_checkpoint(path)  # refuses anything but one of our checkpoints
     data = read_checkpoint_file(path)
-    data["metadata"] = {**dict(data.get("metadata") or {}), "recommended_sigma": round(float(sigma), 4),
-                        "recommended_statistic": statistic, "calibration_accuracy": round(float(accuracy), 4)}
+    data["metadata"] = {
+        **dict(data.get("metadata") or {}),
+        "recommended_sigma": round(float(sigma), 4),
+        "recommended_statistic": statistic,
+        "calibration_accuracy": round(float(accuracy), 4),
+    }
     p = Path(path)
     tmp = p.with_name(p.name + ".tmp")
     torch.save(data, tmp)
@@ -207,14 +240,25 @@ def store_calibration(path: str | Path, sigma: float, statistic: str, accuracy: 
     return p
 
 
-def focal_test(pipe: RobustDepthPipeline, n: int, scales: Sequence[float], sizes: Mapping[str, Sequence[int]],
-               native: Mapping[str, Any], cache_dir: Path | None, progress: bool) -> dict[str, dict[str, float]]:
+def focal_test(
+    pipe: RobustDepthPipeline,
+    n: int,
+    scales: Sequence[float],
+    sizes: Mapping[str, Sequence[int]],
+    native: Mapping[str, Any],
+    cache_dir: Path | None,
+    progress: bool,
+) -> dict[str, dict[str, float]]:
     """Routed REL per range on the test scenes seen through zoomed lenses, next to the native lens's."""
     rows: dict[str, dict[str, float]] = {}
     for scale in scales:
         spec = procedural_test_spec(n, indoor_size=sizes["indoor"], outdoor_size=sizes["outdoor"], focal_scale=scale)
-        res = evaluate(pipe, build_from_spec(_cached(spec, cache_dir), cache_dir), routers_to_run=("coarse_depth",),
-                       progress=progress)
+        res = evaluate(
+            pipe,
+            build_from_spec(_cached(spec, cache_dir), cache_dir),
+            routers_to_run=("coarse_depth",),
+            progress=progress,
+        )
         rows[f"x{scale:g}"] = {r: res["tables"][r]["routed (cde)"]["abs_rel"] for r in res["tables"]}
         rows[f"x{scale:g}"].update({f"routing {r}": _range_accuracy(res, r) for r in res["tables"]})
     rows["x1"] = {r: native["tables"][r]["routed (cde)"]["abs_rel"] for r in native["tables"]}
@@ -240,41 +284,91 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--coarse", default=None, help="coarse checkpoint (default: shipped models/coarse.pt)")
     parser.add_argument("--places", default=None, help="official Places365 WRN-18 checkpoint (enables 'sc')")
     data = parser.add_mutually_exclusive_group()
-    data.add_argument("--procedural-test", type=int, metavar="N",
-                      help="the held-out procedural test set with N indoor and N outdoor scenes")
-    data.add_argument("--data", help="dataset spec as YAML, e.g. \"{name: nyu, root: /data/nyu, split: test}\" "
-                                     "or a list of specs, or a YAML file holding one")
-    parser.add_argument("--indoor-size", type=int, nargs=2, default=(128, 96), metavar=("W", "H"),
-                        help="--procedural-test indoor image size")
-    parser.add_argument("--outdoor-size", type=int, nargs=2, default=(310, 94), metavar=("W", "H"),
-                        help="--procedural-test outdoor image size")
-    parser.add_argument("--node-sizes", action="store_true",
-                        help="--procedural-test at the sizes the node sees: indoor 640x480, outdoor 1242x375")
-    parser.add_argument("--focal-test", type=float, nargs="+", metavar="SCALE", default=(),
-                        help="also evaluate the test scenes through lenses zoomed by these factors, e.g. 0.7 1.4")
+    data.add_argument(
+        "--procedural-test",
+        type=int,
+        metavar="N",
+        help="the held-out procedural test set with N indoor and N outdoor scenes",
+    )
+    data.add_argument(
+        "--data",
+        help='dataset spec as YAML, e.g. "{name: nyu, root: /data/nyu, split: test}" '
+        "or a list of specs, or a YAML file holding one",
+    )
+    parser.add_argument(
+        "--indoor-size",
+        type=int,
+        nargs=2,
+        default=(128, 96),
+        metavar=("W", "H"),
+        help="--procedural-test indoor image size",
+    )
+    parser.add_argument(
+        "--outdoor-size",
+        type=int,
+        nargs=2,
+        default=(310, 94),
+        metavar=("W", "H"),
+        help="--procedural-test outdoor image size",
+    )
+    parser.add_argument(
+        "--node-sizes",
+        action="store_true",
+        help="--procedural-test at the sizes the node sees: indoor 640x480, outdoor 1242x375",
+    )
+    parser.add_argument(
+        "--focal-test",
+        type=float,
+        nargs="+",
+        metavar="SCALE",
+        default=(),
+        help="also evaluate the test scenes through lenses zoomed by these factors, e.g. 0.7 1.4",
+    )
     parser.add_argument("--protocol-low", default=None, help="metrics protocol for low-range images (e.g. nyu_eigen)")
     parser.add_argument("--protocol-high", default=None, help="... for high-range images (e.g. kitti_benchmark)")
-    parser.add_argument("--sigma", type=float, default=None,
-                        help="cde threshold in m (default: the coarse checkpoint's recommended_sigma, "
-                             f"else the paper's {DEFAULT_SIGMA})")
-    parser.add_argument("--statistic", default=None,
-                        help="coarse-map statistic compared with sigma: max (paper), median, mean, pNN "
-                             "(default: the coarse checkpoint's recommended_statistic, else max)")
+    parser.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help="cde threshold in m (default: the coarse checkpoint's recommended_sigma, "
+        f"else the paper's {DEFAULT_SIGMA})",
+    )
+    parser.add_argument(
+        "--statistic",
+        default=None,
+        help="coarse-map statistic compared with sigma: max (paper), median, mean, pNN "
+        "(default: the coarse checkpoint's recommended_statistic, else max)",
+    )
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
     parser.add_argument("--voting", choices=VOTING, default=DEFAULT_VOTING)
-    parser.add_argument("--calibrate-sigma", type=int, metavar="N", default=0,
-                        help="first choose sigma (and the statistic, unless --statistic) on N indoor + N outdoor "
-                             "procedural validation scenes (seeds 900000+), each statistic side by side")
-    parser.add_argument("--calibrate-on", metavar="SPEC",
-                        help="calibrate on this validation dataset spec (YAML, as --data) instead of procedural "
-                             "scenes, e.g. ScanNet and KITTI validation images as the paper did")
-    parser.add_argument("--store-calibration", action="store_true",
-                        help="write the calibrated sigma and statistic into the coarse checkpoint's metadata "
-                             "(recommended_sigma / recommended_statistic), which the node and commands then use")
+    parser.add_argument(
+        "--calibrate-sigma",
+        type=int,
+        metavar="N",
+        default=0,
+        help="first choose sigma (and the statistic, unless --statistic) on N indoor + N outdoor "
+        "procedural validation scenes (seeds 900000+), each statistic side by side",
+    )
+    parser.add_argument(
+        "--calibrate-on",
+        metavar="SPEC",
+        help="calibrate on this validation dataset spec (YAML, as --data) instead of procedural "
+        "scenes, e.g. ScanNet and KITTI validation images as the paper did",
+    )
+    parser.add_argument(
+        "--store-calibration",
+        action="store_true",
+        help="write the calibrated sigma and statistic into the coarse checkpoint's metadata "
+        "(recommended_sigma / recommended_statistic), which the node and commands then use",
+    )
     parser.add_argument("--cache-dir", type=Path, default=None, help="keep rendered procedural scenes here")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
-                        help="execution precision (auto: bfloat16 on CPUs with native bf16, float16 on CUDA)")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="execution precision (auto: bfloat16 on CPUs with native bf16, float16 on CUDA)",
+    )
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
@@ -286,27 +380,40 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dataset = None
         if args.procedural_test is not None:
-            spec: Any = _cached(procedural_test_spec(args.procedural_test, indoor_size=sizes["indoor"],
-                                                     outdoor_size=sizes["outdoor"]), args.cache_dir)
+            spec: Any = _cached(
+                procedural_test_spec(args.procedural_test, indoor_size=sizes["indoor"], outdoor_size=sizes["outdoor"]),
+                args.cache_dir,
+            )
         elif args.data is not None:
             p = Path(args.data)
             spec = yaml.safe_load(p.read_text() if p.is_file() else args.data)
         if args.procedural_test is not None or args.data is not None:
             dataset = build_from_spec(spec, args.cache_dir)
         pipe = RobustDepthPipeline.from_files(
-            args.low or default_model("low"), args.high or default_model("high"),
-            args.coarse or default_model("coarse"), args.places, router="low", device=args.device,
-            precision=args.precision, sigma=args.sigma, statistic=args.statistic, top_k=args.top_k,
-            voting=args.voting)
+            args.low or default_model("low"),
+            args.high or default_model("high"),
+            args.coarse or default_model("coarse"),
+            args.places,
+            router="low",
+            device=args.device,
+            precision=args.precision,
+            sigma=args.sigma,
+            statistic=args.statistic,
+            top_k=args.top_k,
+            voting=args.voting,
+        )
         print(f"side-eval: {pipe.describe()}")
         if args.calibrate_sigma or args.calibrate_on:
             if args.calibrate_on:
                 p = Path(args.calibrate_on)
                 val_spec = yaml.safe_load(p.read_text() if p.is_file() else args.calibrate_on)
             else:
-                val_spec = _cached(procedural_test_spec(args.calibrate_sigma, start=900_000,
-                                                        indoor_size=sizes["indoor"], outdoor_size=sizes["outdoor"]),
-                                   args.cache_dir)
+                val_spec = _cached(
+                    procedural_test_spec(
+                        args.calibrate_sigma, start=900_000, indoor_size=sizes["indoor"], outdoor_size=sizes["outdoor"]
+                    ),
+                    args.cache_dir,
+                )
             val = build_from_spec(val_spec, args.cache_dir)
             stats = (args.statistic,) if args.statistic else STATISTICS
             table = calibrate_router(pipe, val, stats)
@@ -323,13 +430,19 @@ def main(argv: list[str] | None = None) -> int:
             if dataset is None:
                 return 0
         origin = pipe.routing_origin()
-        print(f"cde router: statistic {pipe.statistic} ({origin['statistic']}), sigma {pipe.sigma:.3f} m "
-              f"({origin['sigma']})\n")
+        print(
+            f"cde router: statistic {pipe.statistic} ({origin['statistic']}), sigma {pipe.sigma:.3f} m "
+            f"({origin['sigma']})\n"
+        )
         assert dataset is not None
-        result = evaluate(pipe, dataset, protocols={"low": args.protocol_low, "high": args.protocol_high},
-                          max_images=args.max_images)
-        focal_rows = focal_test(pipe, args.procedural_test, args.focal_test, sizes, result, args.cache_dir,
-                                True) if args.focal_test and args.procedural_test else {}
+        result = evaluate(
+            pipe, dataset, protocols={"low": args.protocol_low, "high": args.protocol_high}, max_images=args.max_images
+        )
+        focal_rows = (
+            focal_test(pipe, args.procedural_test, args.focal_test, sizes, result, args.cache_dir, True)
+            if args.focal_test and args.procedural_test
+            else {}
+        )
     except (OSError, ValueError, RuntimeError, KeyError, yaml.YAMLError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -45,10 +45,16 @@ def export_onnx(model: DSSIDENet, path: Path, x: torch.Tensor, opset: int = 17) 
     """ONNX with dynamic batch, height and width; returns onnxruntime's output on x when it is installed."""
     with warnings.catch_warnings():  # the legacy exporter's deprecation and constant-folding notes are benign here
         warnings.simplefilter("ignore")
-        torch.onnx.export(DepthExport(model).eval(), (x,), str(path), input_names=["rgb"], output_names=["depth"],
-                          dynamic_axes={"rgb": {0: "batch", 2: "height", 3: "width"},
-                                        "depth": {0: "batch", 2: "height", 3: "width"}},
-                          opset_version=opset, dynamo=False)
+        torch.onnx.export(
+            DepthExport(model).eval(),
+            (x,),
+            str(path),
+            input_names=["rgb"],
+            output_names=["depth"],
+            dynamic_axes={"rgb": {0: "batch", 2: "height", 3: "width"}, "depth": {0: "batch", 2: "height", 3: "width"}},
+            opset_version=opset,
+            dynamo=False,
+        )
     import onnx
 
     onnx.checker.check_model(onnx.load(str(path)))
@@ -65,8 +71,12 @@ def export_checkpoint(path: Path, out: Path, x: torch.Tensor, half: bool, metada
     from side_ros.networks.checkpoint import read_sidenet_checkpoint, save_sidenet_checkpoint
 
     model, meta = load_sidenet(path)
-    meta = {**{k: v for k, v in meta.items() if k != "path"}, **(metadata or {}),
-            "exported_from": str(path), "weights_dtype": "float16" if half else "float32"}
+    meta = {
+        **{k: v for k, v in meta.items() if k != "path"},
+        **(metadata or {}),
+        "exported_from": str(path),
+        "weights_dtype": "float16" if half else "float32",
+    }
     train_cfg = read_sidenet_checkpoint(path).get("train_config")
     if train_cfg:
         meta.setdefault("train_config", train_cfg)
@@ -80,15 +90,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="side_ros checkpoint (.pt)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--format", nargs="+", choices=("torchscript", "onnx", "checkpoint"),
-                        default=["torchscript", "onnx"])
+    parser.add_argument(
+        "--format", nargs="+", choices=("torchscript", "onnx", "checkpoint"), default=["torchscript", "onnx"]
+    )
     parser.add_argument("--half", action="store_true", help="checkpoint format: store float16 weights")
     parser.add_argument("--name", help="output file stem (default: the checkpoint's)")
-    parser.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
-                        help="checkpoint format: add a metadata entry (YAML value), e.g. recommended_sigma=4.2")
+    parser.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="checkpoint format: add a metadata entry (YAML value), e.g. recommended_sigma=4.2",
+    )
     parser.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="example input size (default: working)")
-    parser.add_argument("--tolerance", type=float, default=None,
-                        help="max relative depth difference allowed (default 1e-3, or 1e-2 with --half)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="max relative depth difference allowed (default 1e-3, or 1e-2 with --half)",
+    )
     parser.add_argument("--opset", type=int, default=17)
     args = parser.parse_args(argv)
     try:

@@ -165,8 +165,10 @@ def _check_logits(logits: torch.Tensor, bins: DepthBins) -> None:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(f"classification logits must be (N, K+1, H, W), got {shape}")
     if logits.shape[1] != bins.num_levels:
-        raise ValueError(f"classification logits have {logits.shape[1]} channels but the bins have "
-                         f"{bins.num_levels} levels (K+1 = {bins.num_bins}+1)")
+        raise ValueError(
+            f"classification logits have {logits.shape[1]} channels but the bins have "
+            f"{bins.num_levels} levels (K+1 = {bins.num_bins}+1)"
+        )
 
 
 class MultiTaskLoss(nn.Module):
@@ -179,8 +181,14 @@ class MultiTaskLoss(nn.Module):
     ('rounded' as in the paper, or 'continuous'); hard-cl always uses the rounded level as its class.
     """
 
-    def __init__(self, bins: DepthBins, heads: Sequence[str] = ("soft_cl", "reg"), w_cls: float = 1.0,
-                 w_reg: float = 1.0, cls_target: str = "rounded"):
+    def __init__(
+        self,
+        bins: DepthBins,
+        heads: Sequence[str] = ("soft_cl", "reg"),
+        w_cls: float = 1.0,
+        w_reg: float = 1.0,
+        cls_target: str = "rounded",
+    ):
         super().__init__()
         heads = tuple(heads)
         bad = [h for h in heads if h not in HEADS]
@@ -198,13 +206,16 @@ class MultiTaskLoss(nn.Module):
         self.w_reg = float(w_reg)
         self.cls_target = cls_target
 
-    def forward(self, outputs: Mapping[str, torch.Tensor],
-                gt: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, outputs: Mapping[str, torch.Tensor], gt: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         needs = {"soft_cl": "cls_logits", "hard_cl": "cls_logits", "reg": "reg_depth"}
         missing = sorted({needs[h] for h in self.heads if needs[h] not in outputs})
         if missing:
-            raise ValueError(f"loss heads {self.heads} need network outputs {missing}; got keys {sorted(outputs)} "
-                             "(run the network in training mode or with the matching branches)")
+            raise ValueError(
+                f"loss heads {self.heads} need network outputs {missing}; got keys {sorted(outputs)} "
+                "(run the network in training mode or with the matching branches)"
+            )
         terms: dict[str, torch.Tensor] = {}
         if "soft_cl" in self.heads:
             terms["soft_cl"] = soft_cl_loss(outputs["cls_logits"], gt, self.bins, self.cls_target)

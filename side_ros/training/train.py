@@ -37,12 +37,29 @@ from side_ros.training.data import TrainTransform, Transformed, build_from_spec
 DEFAULTS: dict[str, Any] = {
     "network": "low",
     "model": {},
-    "data": {"train": None, "val": None, "crop": None, "flip": True, "color_jitter": 0.2, "batch_size": 8,
-             "workers": 2, "cache_dir": None, "zoom": None},
+    "data": {
+        "train": None,
+        "val": None,
+        "crop": None,
+        "flip": True,
+        "color_jitter": 0.2,
+        "batch_size": 8,
+        "workers": 2,
+        "cache_dir": None,
+        "zoom": None,
+    },
     "optim": {"lr": 1e-3, "weight_decay": 1e-4, "warmup": 100, "schedule": "cosine", "grad_clip": 1.0},
     "loss": {"w_cls": 1.0, "w_reg": 1.0, "cls_target": "rounded"},
-    "train": {"steps": 1000, "amp": True, "val_every": 250, "ckpt_every": 250, "log_every": 10, "seed": 0,
-              "threads": 0, "channels_last": False},
+    "train": {
+        "steps": 1000,
+        "amp": True,
+        "val_every": 250,
+        "ckpt_every": 250,
+        "log_every": 10,
+        "seed": 0,
+        "threads": 0,
+        "channels_last": False,
+    },
     "eval": {"protocol": None, "max_images": 64},
 }
 
@@ -69,8 +86,9 @@ def find_config(name: str | os.PathLike) -> Path:
     shipped = CONFIG_DIR / (str(name) if str(name).endswith(".yaml") else f"{name}.yaml")
     if shipped.is_file():
         return shipped
-    raise TrainingError(f"config file not found: {p} (shipped configs: "
-                        f"{', '.join(sorted(c.stem for c in CONFIG_DIR.glob('*.yaml')))})")
+    raise TrainingError(
+        f"config file not found: {p} (shipped configs: {', '.join(sorted(c.stem for c in CONFIG_DIR.glob('*.yaml')))})"
+    )
 
 
 def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -103,7 +121,7 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> di
         for i, part in enumerate(parents):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise TrainingError(f"--set {item}: {'.'.join(parents[:i + 1])} is not a section")
+                raise TrainingError(f"--set {item}: {'.'.join(parents[: i + 1])} is not a section")
         node[leaf] = yaml.safe_load(value)
     check_keys(cfg)
     if cfg["network"] not in PRESETS:
@@ -186,15 +204,22 @@ def init_weights_from(model: DSSIDENet, path: str | os.PathLike, skip: Sequence[
     kept. Returns the number of tensors copied; a file of another architecture variant is refused."""
     state = read_sidenet_checkpoint(path)
     if state["config"].variant != model.config.variant:
-        raise TrainingError(f"--init {path}: a {state['config'].variant}-range network, this config trains "
-                            f"a {model.config.variant}-range one")
+        raise TrainingError(
+            f"--init {path}: a {state['config'].variant}-range network, this config trains "
+            f"a {model.config.variant}-range one"
+        )
     own = model.state_dict()
     unknown = [p for p in skip if not any(k.startswith(p) for k in own)]
     if unknown:
-        raise TrainingError(f"--init-skip {unknown[0]!r} names no tensor of this network "
-                            f"(top-level modules: {sorted({k.split('.')[0] for k in own})})")
-    take = {k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()
-            if k in own and own[k].shape == v.shape and not any(k.startswith(p) for p in skip)}
+        raise TrainingError(
+            f"--init-skip {unknown[0]!r} names no tensor of this network "
+            f"(top-level modules: {sorted({k.split('.')[0] for k in own})})"
+        )
+    take = {
+        k: v.float() if v.is_floating_point() else v
+        for k, v in state["state_dict"].items()
+        if k in own and own[k].shape == v.shape and not any(k.startswith(p) for p in skip)
+    }
     if not take:
         raise TrainingError(f"--init {path}: no tensor matches this network")
     model.load_state_dict(take, strict=False)
@@ -216,8 +241,9 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
 
 # ----------------------------------------------------------------------------- validation
 @torch.no_grad()
-def validate(model: DSSIDENet, dataset: Dataset, device: torch.device, protocol: str | None,
-             max_images: int) -> dict[str, float]:
+def validate(
+    model: DSSIDENet, dataset: Dataset, device: torch.device, protocol: str | None, max_images: int
+) -> dict[str, float]:
     """Metrics of the inference branch on whole images, through the same input handling as inference."""
     from side_ros.metrics import DepthMetricAccumulator
     from side_ros.preprocess import predict_depth
@@ -235,8 +261,16 @@ def validate(model: DSSIDENet, dataset: Dataset, device: torch.device, protocol:
 
 
 # ----------------------------------------------------------------------------- training
-def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, device_name: str = "auto",
-          quiet: bool = False, init: str | os.PathLike | None = None, init_skip: Sequence[str] = ()) -> Path:
+def train(
+    cfg: Mapping[str, Any],
+    out: Path,
+    *,
+    resume: str | None = None,
+    device_name: str = "auto",
+    quiet: bool = False,
+    init: str | os.PathLike | None = None,
+    init_skip: Sequence[str] = (),
+) -> Path:
     """Run training; returns the path of the final checkpoint (`last.pt`)."""
     from side_ros.training.losses import MultiTaskLoss
 
@@ -258,18 +292,26 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
     model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     if world > 1 and device.type == "cuda":  # SyncBatchNorm is CUDA-only; gloo CPU runs keep per-rank BN
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    criterion = MultiTaskLoss(mcfg.bins, heads=mcfg.heads, w_cls=cfg["loss"]["w_cls"], w_reg=cfg["loss"]["w_reg"],
-                              cls_target=cfg["loss"].get("cls_target", "rounded"))
+    criterion = MultiTaskLoss(
+        mcfg.bins,
+        heads=mcfg.heads,
+        w_cls=cfg["loss"]["w_cls"],
+        w_reg=cfg["loss"]["w_reg"],
+        cls_target=cfg["loss"].get("cls_target", "rounded"),
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(ocfg["lr"]), weight_decay=float(ocfg["weight_decay"]))
     steps = int(tcfg["steps"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, steps, int(ocfg["warmup"]), ocfg["schedule"]))
+        optimizer, lambda s: lr_factor(s, steps, int(ocfg["warmup"]), ocfg["schedule"])
+    )
     use_amp, amp_dtype = amp_settings(bool(tcfg["amp"]), device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and device.type == "cuda" and amp_dtype == torch.float16)
     if main_proc and not quiet:
-        print(f"device {device}, {torch.get_num_threads()} threads, "
-              f"{'autocast ' + str(amp_dtype).removeprefix('torch.') if use_amp else 'float32'}"
-              f"{', channels_last' if channels_last else ''}")
+        print(
+            f"device {device}, {torch.get_num_threads()} threads, "
+            f"{'autocast ' + str(amp_dtype).removeprefix('torch.') if use_amp else 'float32'}"
+            f"{', channels_last' if channels_last else ''}"
+        )
 
     out.mkdir(parents=True, exist_ok=True)
     step, best = 0, math.inf
@@ -302,17 +344,30 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
             datasets[split] = build_from_spec(dcfg[split], cache_dir) if dcfg.get(split) else None
         except (TypeError, KeyError) as exc:  # an option the reader does not take, a key it needs
             raise TrainingError(f"data.{split}: cannot build {dcfg[split]!r}: {exc}") from exc
-    train_set = Transformed(datasets["train"],
-                            TrainTransform(mcfg, dcfg.get("crop"), dcfg["flip"], float(dcfg["color_jitter"]),
-                                           zoom=dcfg.get("zoom")))
+    train_set = Transformed(
+        datasets["train"],
+        TrainTransform(mcfg, dcfg.get("crop"), dcfg["flip"], float(dcfg["color_jitter"]), zoom=dcfg.get("zoom")),
+    )
     val_set = datasets["val"]
-    sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=int(tcfg["seed"])) if world > 1 \
-        else RandomSampler(train_set, replacement=True, num_samples=10 ** 9)
-    loader = DataLoader(train_set, batch_size=int(dcfg["batch_size"]), sampler=sampler,
-                        num_workers=int(dcfg["workers"]), drop_last=True, pin_memory=device.type == "cuda",
-                        persistent_workers=int(dcfg["workers"]) > 0)
-    ddp_model = torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[local_rank] if device.type == "cuda" else None) if world > 1 else model
+    sampler = (
+        DistributedSampler(train_set, world, rank, shuffle=True, seed=int(tcfg["seed"]))
+        if world > 1
+        else RandomSampler(train_set, replacement=True, num_samples=10**9)
+    )
+    loader = DataLoader(
+        train_set,
+        batch_size=int(dcfg["batch_size"]),
+        sampler=sampler,
+        num_workers=int(dcfg["workers"]),
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=int(dcfg["workers"]) > 0,
+    )
+    ddp_model = (
+        torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+        if world > 1
+        else model
+    )
 
     writer = None
     if main_proc:
@@ -327,10 +382,21 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
         bar = tqdm(total=steps, initial=step, desc=f"train {cfg['network']}", dynamic_ncols=True)
 
     def save(name: str, metrics: Mapping[str, float] | None = None) -> Path:
-        meta = {"network": cfg["network"], "step": step, "device": str(device), "world_size": world,
-                "metrics": dict(metrics or {})}
-        extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "scaler": scaler.state_dict(), "step": step, "best": best, "train_config": json.loads(json.dumps(cfg))}
+        meta = {
+            "network": cfg["network"],
+            "step": step,
+            "device": str(device),
+            "world_size": world,
+            "metrics": dict(metrics or {}),
+        }
+        extra = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "step": step,
+            "best": best,
+            "train_config": json.loads(json.dumps(cfg)),
+        }
         return save_sidenet_checkpoint(model, out / name, meta, extra=extra)
 
     model.train()
@@ -373,12 +439,13 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
                         rate = (step - rate_step) / max(now - rate_t, 1e-9)
                         rate_step, rate_t = step, now
                         eta = (steps - step) / max(rate, 1e-9)
-                        bar.write(f"step {step}/{steps} loss {float(total):.4f} lr {scheduler.get_last_lr()[0]:.2e} "
-                                  f"{rate:.3f} steps/s ETA {eta / 60:.1f} min")
+                        bar.write(
+                            f"step {step}/{steps} loss {float(total):.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                            f"{rate:.3f} steps/s ETA {eta / 60:.1f} min"
+                        )
             last = step == steps
             if main_proc and val_set is not None and (step % int(tcfg["val_every"]) == 0 or last):
-                metrics = validate(model, val_set, device, cfg["eval"].get("protocol"),
-                                   int(cfg["eval"]["max_images"]))
+                metrics = validate(model, val_set, device, cfg["eval"].get("protocol"), int(cfg["eval"]["max_images"]))
                 for k, v in metrics.items():
                     if isinstance(v, (int, float)) and math.isfinite(v):
                         writer.add_scalar(f"val/{k}", v, step)
@@ -387,8 +454,10 @@ def train(cfg: Mapping[str, Any], out: Path, *, resume: str | None = None, devic
                     best = score
                     save("best.pt", metrics)
                 if bar is not None:
-                    bar.write(f"step {step}: val abs_rel {metrics.get('abs_rel', math.nan):.4f} "
-                              f"rmse {metrics.get('rmse', math.nan):.4f} d1 {metrics.get('delta1', math.nan):.3f}")
+                    bar.write(
+                        f"step {step}: val abs_rel {metrics.get('abs_rel', math.nan):.4f} "
+                        f"rmse {metrics.get('rmse', math.nan):.4f} d1 {metrics.get('delta1', math.nan):.3f}"
+                    )
             if main_proc and (step % int(tcfg["ckpt_every"]) == 0 or last):
                 save("last.pt")
             if last:
@@ -411,19 +480,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="run directory: checkpoints, logs, config copy")
     parser.add_argument("--resume", default=None, help="'auto' (out/last.pt if present) or a checkpoint path")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--init", default=None, metavar="CKPT",
-                        help="warm start: copy the matching weights of this checkpoint (ignored when resuming)")
-    parser.add_argument("--init-skip", action="append", default=[], metavar="PREFIX",
-                        help="with --init: keep the fresh init of the tensors whose name starts with PREFIX "
-                             "(repeatable), e.g. cls_decoder.output")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.steps=10 --set data.batch_size=4")
+    parser.add_argument(
+        "--init",
+        default=None,
+        metavar="CKPT",
+        help="warm start: copy the matching weights of this checkpoint (ignored when resuming)",
+    )
+    parser.add_argument(
+        "--init-skip",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="with --init: keep the fresh init of the tensors whose name starts with PREFIX "
+        "(repeatable), e.g. cls_decoder.output",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.steps=10 --set data.batch_size=4",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
-        path = train(cfg, args.out, resume=args.resume, device_name=args.device, quiet=args.quiet, init=args.init,
-                     init_skip=args.init_skip)
+        path = train(
+            cfg,
+            args.out,
+            resume=args.resume,
+            device_name=args.device,
+            quiet=args.quiet,
+            init=args.init,
+            init_skip=args.init_skip,
+        )
     except (TrainingError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
