@@ -15,8 +15,8 @@ reliability / history / depth), e.g. a reliable image subscription for large ima
 A thin node over ROS-free parts, as depth_image_proc is over its maths: the newest-frame worker (worker.py: the
 subscription callback only stores the newest frame, one thread converts, infers and publishes, a replaced frame
 is dropped as "skipped_newer_frame"), the CameraInfo pairing by stamp (camera_info.py), the parameters applied
-to the pipeline (settings.py: validated in the on-set callback, applied in the post-set callback) and the frame
-accounting (stats.py). Every received frame is published or dropped with a reason (diagnostics: received =
+to the pipeline (settings.py: validated in the on-set callback, applied in the post-set callback), the frame
+accounting (stats.py), and the QoS profiles and parameter descriptors (interfaces.py). Every received frame is published or dropped with a reason (diagnostics: received =
 published + dropped + in flight).
 
 Lifecycle: configure loads the networks and creates the publishers, activate subscribes and publishes,
@@ -48,12 +48,11 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
@@ -62,9 +61,9 @@ from std_msgs.msg import String
 
 from side_ros import geometry
 from side_ros.image_conversion import ImageConversionError, ImageLimits, message_to_rgb
-from side_ros.ros import messages
+from side_ros.ros import interfaces, messages
 from side_ros.ros.camera_info import CameraInfoCache, IntrinsicsCache
-from side_ros.ros.params import SPEC_BY_NAME, SPECS, ParamSpec
+from side_ros.ros.params import SPEC_BY_NAME, SPECS
 from side_ros.ros.settings import LOAD_ERRORS, Change, NodeSettings, initial_values
 from side_ros.ros.stats import FrameStats, Problems, status_level
 from side_ros.ros.worker import Frame, NewestFrameWorker
@@ -74,44 +73,6 @@ PROBLEM_WINDOW_S = 5.0  # diagnostics stay WARN this long after a frame or cloud
 DEFAULT_NAMESPACE = "side"
 LOG_TEXT_LIMIT = 500  # characters of one log line's text (message fields can be megabytes)
 SHUTDOWN_FRAME_WAIT_S = 5.0  # how long shutdown waits for the frame in hand (ros2 launch escalates after 5 s)
-
-
-# Fresh profiles per entity: rclpy's QoS overriding writes the overridden values into the profile it is given, so
-# a shared module-level profile would carry one topic's overrides into every later publisher or subscription.
-def sensor_qos() -> QoSProfile:
-    """REP 2003 sensor-data QoS (rclpy's qos_profile_sensor_data): best effort, keep last 5, volatile."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=5,
-        reliability=ReliabilityPolicy.BEST_EFFORT,
-        durability=DurabilityPolicy.VOLATILE,
-    )
-
-
-def publisher_qos(depth: int = 5) -> QoSProfile:
-    """Reliable, keep last 5. A reliable publisher matches both reliable and best-effort subscribers, and large
-    depth images and clouds between processes arrive only when delivered reliably (README, troubleshooting);
-    image_pipeline itself is mixed (depth_image_proc's `points` publisher uses SensorDataQoS). Keep last 5 bounds
-    memory when a subscriber is slow."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=depth,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.VOLATILE,
-    )
-
-
-def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    d = ParameterDescriptor(
-        description=spec.full_description, read_only=spec.read_only, additional_constraints=spec.constraint_text
-    )
-    if spec.range is not None:
-        lo, hi = spec.range
-        if isinstance(spec.default, float):
-            d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
-        else:
-            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
-    return d
 
 
 class DepthNode(LifecycleNode):
@@ -126,13 +87,13 @@ class DepthNode(LifecycleNode):
         self._state = "unconfigured"  # primary lifecycle state, tracked in the on_* callbacks
         self.stats = FrameStats()
         self._problems = Problems()
-        self._floats_from_integers()
-        declared = {s.name: self.declare_parameter(s.name, s.default, _descriptor(s)).value for s in SPECS}
+        interfaces.floats_from_integers(getattr(self, "_parameter_overrides", None))
+        declared = {s.name: self.declare_parameter(s.name, s.default, interfaces.descriptor(s)).value for s in SPECS}
         self.settings = NodeSettings(initial_values(declared), self.get_logger(), self.get_fully_qualified_name())
         self._staged: OrderedDict[tuple, Change] = OrderedDict()  # validated, waiting for the post-set callback
         self._staged_lock = threading.Lock()
         if hasattr(self, "add_pre_set_parameters_callback"):  # Iron and later
-            self.add_pre_set_parameters_callback(self._integers_as_floats)
+            self.add_pre_set_parameters_callback(interfaces.integers_as_floats)
         self.add_on_set_parameters_callback(self._validate_parameters)
         if self.post_set_available:
             self.add_post_set_parameters_callback(self._apply_parameters)
@@ -156,7 +117,7 @@ class DepthNode(LifecycleNode):
         self._diag_pub = self.create_publisher(
             DiagnosticArray,
             "/diagnostics",
-            publisher_qos(10),
+            interfaces.publisher_qos(10),
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
         )
         self._diag_timer = self.create_timer(self._values["diagnostics_period"], self._publish_diagnostics)
@@ -184,22 +145,18 @@ class DepthNode(LifecycleNode):
         """Load the networks once (a missing file leaves the node up, degraded) and create the publishers."""
         if not self.settings.configure():
             return TransitionCallbackReturn.FAILURE
-        opts = QoSOverridingOptions.with_default_policies
+
+        def publisher(kind: Any, topic: str) -> Any:
+            qos, opts = interfaces.publisher_qos(), QoSOverridingOptions.with_default_policies()
+            return self.create_lifecycle_publisher(kind, topic, qos, qos_overriding_options=opts)
+
         self._pubs = {
-            "depth": self.create_lifecycle_publisher(Image, "depth", publisher_qos(), qos_overriding_options=opts()),
-            "depth_info": self.create_lifecycle_publisher(
-                CameraInfo, "depth/camera_info", publisher_qos(), qos_overriding_options=opts()
-            ),
-            "confidence": self.create_lifecycle_publisher(
-                Image, "depth/confidence", publisher_qos(), qos_overriding_options=opts()
-            ),
-            "points": self.create_lifecycle_publisher(
-                PointCloud2, "points", publisher_qos(), qos_overriding_options=opts()
-            ),
-            "colormap": self.create_lifecycle_publisher(
-                Image, "depth/colormap", publisher_qos(), qos_overriding_options=opts()
-            ),
-            "scene": self.create_lifecycle_publisher(String, "scene", publisher_qos(), qos_overriding_options=opts()),
+            "depth": publisher(Image, "depth"),
+            "depth_info": publisher(CameraInfo, "depth/camera_info"),
+            "confidence": publisher(Image, "depth/confidence"),
+            "points": publisher(PointCloud2, "points"),
+            "colormap": publisher(Image, "depth/colormap"),
+            "scene": publisher(String, "scene"),
         }
         self._worker.start()
         self._state = "inactive"
@@ -272,7 +229,7 @@ class DepthNode(LifecycleNode):
             CompressedImage if compressed else Image,
             self._image_topic(),
             self._worker.offer,
-            sensor_qos(),
+            interfaces.sensor_qos(),
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
         )
 
@@ -283,7 +240,7 @@ class DepthNode(LifecycleNode):
             CameraInfo,
             "camera_info",
             self._cameras.add,
-            sensor_qos(),
+            interfaces.sensor_qos(),
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
         )
 
@@ -464,30 +421,6 @@ class DepthNode(LifecycleNode):
                 self.exit_request.set_result(reason)
 
     # ------------------------------------------------------------------------------------------ parameters
-    def _floats_from_integers(self) -> None:
-        """Start-up values given as integers for float parameters (`-p sigma:=6`, `sigma: 6` in a params file)
-        become floats before the declarations, which would refuse them. rclpy keeps the start-up values in
-        `_parameter_overrides` and has no public way to change them; elsewhere this does nothing."""
-        overrides = getattr(self, "_parameter_overrides", None)
-        if not isinstance(overrides, dict):
-            return
-        for spec in SPECS:
-            p = overrides.get(spec.name)
-            if isinstance(spec.default, float) and p is not None and p.type_ == Parameter.Type.INTEGER:
-                overrides[spec.name] = Parameter(spec.name, value=float(p.value))
-
-    @staticmethod
-    def _integers_as_floats(params: list[Parameter]) -> list[Parameter]:
-        """Pre-set callback: `ros2 param set /side/side_depth sigma 5` sends an integer; for a float parameter it
-        is the float 5.0 (rclpy would refuse the type before any validation)."""
-        return [
-            Parameter(p.name, value=float(p.value))
-            if p.type_ == Parameter.Type.INTEGER
-            and isinstance(getattr(SPEC_BY_NAME.get(p.name), "default", None), float)
-            else p
-            for p in params
-        ]
-
     @staticmethod
     def _ours(params: list[Parameter]) -> dict[str, Any]:
         return {p.name: p.value for p in params if p.name in SPEC_BY_NAME}  # not QoS overrides, use_sim_time
