@@ -18,7 +18,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,11 +29,10 @@ import torch
 rclpy = pytest.importorskip("rclpy")
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from side_ros.payloads import diagnostic_values  # noqa: E402
+from side_ros.ros import testing  # noqa: E402
 from side_ros.ros.depth_node import DepthNode  # noqa: E402
 from side_ros.ros.testing import Probe, camera_info_msg, compressed_msg, image_msg, node_arguments, wait_for  # noqa: E402
 from side_ros.testing import png_bomb, tiny_checkpoints  # noqa: E402
@@ -61,21 +59,6 @@ def _data(raw: bytes) -> array.array:
     out = array.array("B")
     out.frombytes(raw)
     return out
-
-
-def ros_env(domain: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "ROS_DOMAIN_ID": str(domain),
-            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-            "OMP_NUM_THREADS": "1",
-            "PYTHONUNBUFFERED": "1",
-            "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
-        }
-    )
-    return env
 
 
 def _spin(executor) -> None:
@@ -242,7 +225,7 @@ def test_watchdog_restarts_a_dead_worker_and_exits_on_a_stalled_frame(inproc):
 
 
 # ------------------------------------------------------------------------------------------- node processes
-class NodeProcess:
+class NodeProcess(testing.NodeProcess):
     """`python -m side_ros.ros.depth_node` (tiny networks, router low) in its own process group, with a probe and
     a parameter client in this process."""
 
@@ -250,40 +233,15 @@ class NodeProcess:
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         self.checkpoints = tiny_checkpoints(tmp.parent / "weights")
-        self.log_path = tmp / "node.log"
-        self.log = open(self.log_path, "w")
         args = node_arguments(
             self.checkpoints,
             params={"router": "low", "device": "cpu", "diagnostics_period": 0.1, **RELIABLE_INPUTS, **(params or {})},
         )
-        cmd = [sys.executable, *(module or ["-m", "side_ros.ros.depth_node"]), *args]
-        self.proc = subprocess.Popen(
-            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=ros_env(domain), cwd=REPO, start_new_session=True
-        )
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=domain)
-        self.probe = Probe(context=self.ctx)
-        self.params = AsyncParameterClient(self.probe, "/side/side_depth")
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.probe)
-        threading.Thread(target=_spin, args=(self.executor,), daemon=True).start()
+        super().__init__(args, tmp / "node.log", domain, module=module, cwd=REPO)
 
     def ready(self, timeout: float = 180.0) -> None:
         assert wait_for(self.probe.matched, timeout), f"node never subscribed; log:\n{self.log_text()}"
         assert wait_for(lambda: all(s.get_publisher_count() > 0 for s in self.probe.subs), 30)
-
-    def log_text(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()
-
-    def set(self, **values) -> list:
-        assert self.params.wait_for_services(timeout_sec=30)
-        future = self.params.set_parameters([Parameter(k.replace("__", "."), value=v) for k, v in values.items()])
-        assert wait_for(future.done, 30), "parameter service did not answer"
-        return future.result().results
-
-    def depth_for(self, stamp: int, timeout: float = 30.0) -> bool:
-        return wait_for(lambda: any(m.header.stamp.sec == stamp for m in self.probe.messages("depth")), timeout)
 
     def diagnostics(self) -> dict[str, str]:
         return self.probe.last_diagnostics()
@@ -300,19 +258,6 @@ class NodeProcess:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         raise AssertionError("no VmHWM")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.executor.shutdown(timeout_sec=5)
-        self.probe.destroy_node()
-        rclpy.shutdown(context=self.ctx)
-        self.log.close()
 
 
 def valid_image(stamp: int) -> Image:

@@ -10,8 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,13 +18,10 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 
 from side_ros.payloads import cloud_array, diagnostic_values  # noqa: E402
+from side_ros.ros import testing  # noqa: E402
 from side_ros.ros.testing import (  # noqa: E402
-    Probe,
     camera_info_msg,
     depth_array,
     image_msg,
@@ -41,32 +36,12 @@ W, H = 640, 480
 FX, FY, CX, CY = 500.0, 500.0, 320.0, 240.0
 
 
-def ros_env(domain: int, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "ROS_DOMAIN_ID": str(domain),
-            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-            "OMP_NUM_THREADS": "1",
-            "PYTHONUNBUFFERED": "1",
-            "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
-        }
-    )
-    env.update(extra)
-    return env
-
-
-class NodeProcess:
+class NodeProcess(testing.NodeProcess):
     """The node process, its log file, and a probe + parameter client in this process."""
 
     def __init__(self, tmp: Path):
         self.checkpoints = tiny_checkpoints(tmp / "weights")
-        self.log_path = tmp / "node.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "side_ros.ros.depth_node",
+        args = [
             "--ros-args",
             "--params-file",
             str(REPO / "config" / "depth.yaml"),
@@ -93,31 +68,8 @@ class NodeProcess:
             "-p",
             "warn_throttle_period:=30.0",
         ]
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=ros_env(DOMAIN), cwd=REPO)
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=DOMAIN)
-        self.probe = Probe(context=self.ctx)
-        self.params = AsyncParameterClient(self.probe, "/side/side_depth")
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.probe)
-        threading.Thread(target=self._spin, daemon=True).start()
+        super().__init__(args, tmp / "node.log", DOMAIN, cwd=REPO)
         self.stamp = 0
-
-    def _spin(self):
-        try:
-            self.executor.spin()
-        except Exception:  # context shut down at the end
-            pass
-
-    def log_text(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()
-
-    def set(self, **values):
-        future = self.params.set_parameters([Parameter(k.replace("__", "."), value=v) for k, v in values.items()])
-        assert wait_for(future.done, 30), "parameter service did not answer"
-        return future.result().results
 
     def send(self, rgb=None, msg=None):
         self.stamp += 1
@@ -169,19 +121,6 @@ class NodeProcess:
 
         assert wait_for(ok, timeout), f"last diagnostics: {self.probe.last_diagnostics()}"
         return out
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.executor.shutdown(timeout_sec=5)
-        self.probe.destroy_node()
-        rclpy.shutdown(context=self.ctx)
-        self.log.close()
 
 
 def pattern(h, w):
@@ -285,7 +224,7 @@ def test_colcon_build_installs_the_depth_node(tmp_path, colcon_install):
     ):
         assert (share / rel).is_file(), rel
     site = next((prefix / "lib").glob("python3*/site-packages"))
-    env = ros_env(DOMAIN + 1, AMENT_PREFIX_PATH=str(prefix), PYTHONPATH=str(site))
+    env = testing.node_env(DOMAIN + 1, AMENT_PREFIX_PATH=str(prefix), PYTHONPATH=str(site))
     proc = subprocess.Popen(
         [str(exe), "--ros-args", "-p", "device:=cpu"],
         cwd=tmp_path,

@@ -7,6 +7,10 @@ node. Nothing here is mocked: the probe is an rclpy node that publishes and subs
 from __future__ import annotations
 
 import array
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
@@ -198,3 +206,87 @@ def wait_for(predicate: Callable[[], bool], timeout: float, period: float = 0.02
             return True
         time.sleep(period)
     return predicate()
+
+
+def node_env(domain: int, **extra: str) -> dict[str, str]:
+    """Environment of a node process under test: this machine only, its own domain, unbuffered logs, one OpenMP
+    thread (tests run side by side), and this package importable with `-m`."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env.update(
+        {
+            "ROS_DOMAIN_ID": str(domain),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONUNBUFFERED": "1",
+            "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+            "PYTHONPATH": os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def _spin(executor: SingleThreadedExecutor) -> None:
+    try:
+        executor.spin()
+    except Exception:  # the context is shut down at the end
+        pass
+
+
+class NodeProcess:
+    """The depth node as its own process (`python -m side_ros.ros.depth_node ARGS`, own process group, log to a
+    file), with a Probe and a parameter client in this process on a context of their own."""
+
+    def __init__(
+        self,
+        args: list[str],
+        log_path: Path,
+        domain: int,
+        *,
+        module: list[str] | None = None,
+        cwd: Path | None = None,
+        probe: dict[str, Any] | None = None,
+    ):
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        cmd = [sys.executable, *(module or ["-m", "side_ros.ros.depth_node"]), *args]
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=node_env(domain), cwd=cwd, start_new_session=True
+        )
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx, domain_id=domain)
+        self.probe = Probe(context=self.ctx, **(probe or {}))
+        self.params = AsyncParameterClient(self.probe, "/side/side_depth")
+        self.executor = SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.probe)
+        threading.Thread(target=_spin, args=(self.executor,), daemon=True).start()
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def set(self, **values: Any) -> list[Any]:
+        """Set parameters as `ros2 param set` does (`a__b=1` sets `a.b`); the SetParametersResult of each."""
+        assert self.params.wait_for_services(timeout_sec=30), "no parameter services"
+        future = self.params.set_parameters([Parameter(k.replace("__", "."), value=v) for k, v in values.items()])
+        assert wait_for(future.done, 30), "parameter service did not answer"
+        return future.result().results
+
+    def depth_for(self, stamp: int, timeout: float = 30.0) -> bool:
+        """Whether a depth image with this stamp (seconds) arrives within `timeout`."""
+        return wait_for(lambda: any(m.header.stamp.sec == stamp for m in self.probe.messages("depth")), timeout)
+
+    def close(self, timeout: float = 20.0) -> None:
+        """SIGINT as a terminal sends it (kill after `timeout`), then the probe's side."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.executor.shutdown(timeout_sec=5)
+        self.probe.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+        self.log.close()
