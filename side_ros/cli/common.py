@@ -10,15 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from side_ros.console import CliError
-from side_ros.routing.options import (
-    DEFAULT_ROUTER,
-    DEFAULT_SIGMA,
-    DEFAULT_TOP_K,
-    DEFAULT_VOTING,
-    ROUTER_NEEDS,
-    ROUTERS,
-    VOTING,
-)
+from side_ros.routing.options import DEFAULT_ROUTER, ROUTER_NEEDS, ROUTERS, add_routing_arguments
 
 
 def add_network_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -36,21 +28,7 @@ def add_network_args(parser: argparse.ArgumentParser, *, required: bool = True) 
         "scene_classification (get it with side-download-places365)",
     )
     g.add_argument("--router", choices=ROUTERS, default=DEFAULT_ROUTER, help="how each image's range is chosen")
-    g.add_argument(
-        "--sigma",
-        type=float,
-        default=None,
-        help="range threshold in metres (coarse_depth; default: the coarse checkpoint's calibrated "
-        f"recommended_sigma, else {DEFAULT_SIGMA})",
-    )
-    g.add_argument(
-        "--statistic",
-        default=None,
-        help="coarse-map statistic compared with sigma: max (the paper's), median, mean or pNN "
-        "(default: the coarse checkpoint's recommended_statistic, else max)",
-    )
-    g.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="voting scene categories (scene_classification)")
-    g.add_argument("--voting", choices=VOTING, default=DEFAULT_VOTING, help="how the top-K categories decide")
+    add_routing_arguments(g)
     g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     g.add_argument("--half", action="store_true", help="float16 inference (CUDA only)")
 

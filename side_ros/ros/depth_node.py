@@ -16,8 +16,8 @@ A thin node over ROS-free parts, as depth_image_proc is over its maths: the newe
 subscription callback only stores the newest frame, one thread converts, infers and publishes, a replaced frame
 is dropped as "skipped_newer_frame"), the CameraInfo pairing by stamp (camera_info.py), the parameters applied
 to the pipeline (settings.py: validated in the on-set callback, applied in the post-set callback), the frame
-accounting (stats.py), and the QoS profiles and parameter descriptors (interfaces.py). Every received frame is published or dropped with a reason (diagnostics: received =
-published + dropped + in flight).
+accounting (stats.py), and the QoS profiles and parameter descriptors (interfaces.py). Every received frame is
+published or dropped with a reason (diagnostics: received = published + dropped + in flight).
 
 Lifecycle: configure loads the networks and creates the publishers, activate subscribes and publishes,
 deactivate unsubscribes, cleanup frees everything. `autostart` (default true) runs configure + activate at start

@@ -7,6 +7,7 @@ all read the same values instead of copies kept in sync.
 
 from __future__ import annotations
 
+import argparse
 import math
 
 ROUTERS = ("scene_classification", "coarse_depth", "low", "high")
@@ -52,3 +53,25 @@ def check_statistic(statistic: str) -> str | None:
         if 50.0 <= q <= 100.0:
             return None
     return f"statistic must be 'max', 'median', 'mean' or a percentile 'p50'..'p100' (e.g. 'p95'), got {statistic!r}"
+
+
+def add_routing_arguments(group: argparse._ActionsContainer) -> None:
+    """--sigma, --statistic, --top-k and --voting, as every command takes them (None: the coarse checkpoint's
+    calibrated value, else the default here)."""
+    group.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help="range threshold in metres (coarse_depth; default: the coarse checkpoint's calibrated "
+        f"recommended_sigma, else the paper's {DEFAULT_SIGMA})",
+    )
+    group.add_argument(
+        "--statistic",
+        default=None,
+        help="coarse-map statistic compared with sigma: max (the paper's), median, mean or pNN "
+        f"(default: the coarse checkpoint's recommended_statistic, else {DEFAULT_STATISTIC})",
+    )
+    group.add_argument(
+        "--top-k", type=int, default=DEFAULT_TOP_K, help="voting scene categories (scene_classification)"
+    )
+    group.add_argument("--voting", choices=VOTING, default=DEFAULT_VOTING, help="how the top-K categories decide")

@@ -18,6 +18,7 @@ import torch
 KINDS = ("indoor", "outdoor")
 # Indoor: a Kinect-like range cap as in NYU; outdoor: the KITTI benchmark's 80 m cap.
 MAX_DEPTH = {"indoor": 10.0, "outdoor": 80.0}
+SCENE_STREAM = {"indoor": 0x1D00, "outdoor": 0x0D00}  # each kind draws a seed's scene from its own random stream
 # (fx, fy, cx, cy, width, height) of the reference cameras.
 NYU_CAMERA = (518.8579, 519.4696, 325.5824, 253.7362, 640, 480)
 KITTI_CAMERA = (721.5377, 721.5377, 609.5593, 172.854, 1242, 375)
@@ -248,6 +249,14 @@ def check_kind(kind: str) -> None:
 def check_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def new_scene(kind: str, seed: int, width: int, height: int) -> tuple[Scene, np.random.Generator]:
+    """How every builder begins: checked arguments, an empty scene of the kind, and the seed's random stream."""
+    check_kind(kind)
+    check_seed(seed)
+    check_size(width, height)
+    return Scene(max_depth=MAX_DEPTH[kind]), np.random.default_rng([int(seed), SCENE_STREAM[kind]])
 
 
 def torch_device(device: str | torch.device) -> torch.device:

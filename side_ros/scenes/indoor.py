@@ -14,16 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from side_ros.scenes.description import (
-    MAX_DEPTH,
     Camera,
     Material,
     PointLight,
     Scene,
     Tex,
     camera_from_angles,
-    check_seed,
-    check_size,
     default_intrinsics,
+    new_scene,
     zoomed,
 )
 from side_ros.scenes.palette import rand_color, random_post, scale_color
@@ -346,10 +344,7 @@ class _Pose:
 
 def build_indoor_scene(seed: int, width: int, height: int, focal_scale: float = 1.0) -> tuple[Scene, Camera]:
     """A random room: walls, floor, ceiling, furniture, wall decorations, 1-3 ceiling lights; NYU-like camera."""
-    check_seed(seed)
-    check_size(width, height)
-    rng = np.random.default_rng([int(seed), 0x1D00])
-    sc = Scene(max_depth=MAX_DEPTH["indoor"])
+    sc, rng = new_scene("indoor", seed, width, height)
     room = _Room(rng.uniform(2.6, 6.5), rng.uniform(3.0, 7.5), rng.uniform(2.3, 3.1))
     _add_shell(sc, rng, seed, room)
     pose = _camera_pose(rng, room)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from side_ros.scenes.description import (
-    MAX_DEPTH,
     Camera,
     DirectionalLight,
     Material,
@@ -22,9 +21,8 @@ from side_ros.scenes.description import (
     Sky,
     Tex,
     camera_from_angles,
-    check_seed,
-    check_size,
     default_intrinsics,
+    new_scene,
     zoomed,
 )
 from side_ros.scenes.palette import rand_color, random_post, scale_color
@@ -57,10 +55,7 @@ class _Street:
 
 def build_outdoor_scene(seed: int, width: int, height: int, focal_scale: float = 1.0) -> tuple[Scene, Camera]:
     """A random street: road with markings, kerbs, pavements, façades, cars, poles, trees, sky; KITTI-like camera."""
-    check_seed(seed)
-    check_size(width, height)
-    rng = np.random.default_rng([int(seed), 0x0D00])
-    sc = Scene(max_depth=MAX_DEPTH["outdoor"])
+    sc, rng = new_scene("outdoor", seed, width, height)
     lanes, lane_w, half = _add_road(sc, rng, seed)
     street = _add_pavements(sc, rng, seed, lanes, lane_w, half)
     _add_buildings(sc, rng, street)

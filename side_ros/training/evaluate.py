@@ -29,7 +29,7 @@ from side_ros.metrics import DepthMetricAccumulator, format_table, routing_accur
 from side_ros.pipeline import RobustDepthPipeline
 from side_ros.resources import default_model
 from side_ros.routing import routers
-from side_ros.routing.options import DEFAULT_SIGMA, DEFAULT_TOP_K, DEFAULT_VOTING, VOTING
+from side_ros.routing.options import add_routing_arguments
 from side_ros.training.data import build_from_spec
 
 RANGE_NAMES = ("low", "high")
@@ -326,21 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--protocol-low", default=None, help="metrics protocol for low-range images (e.g. nyu_eigen)")
     parser.add_argument("--protocol-high", default=None, help="... for high-range images (e.g. kitti_benchmark)")
-    parser.add_argument(
-        "--sigma",
-        type=float,
-        default=None,
-        help="cde threshold in m (default: the coarse checkpoint's recommended_sigma, "
-        f"else the paper's {DEFAULT_SIGMA})",
-    )
-    parser.add_argument(
-        "--statistic",
-        default=None,
-        help="coarse-map statistic compared with sigma: max (paper), median, mean, pNN "
-        "(default: the coarse checkpoint's recommended_statistic, else max)",
-    )
-    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
-    parser.add_argument("--voting", choices=VOTING, default=DEFAULT_VOTING)
+    add_routing_arguments(parser)
     parser.add_argument(
         "--calibrate-sigma",
         type=int,
