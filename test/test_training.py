@@ -352,6 +352,37 @@ def test_warm_start_copies_matching_weights_and_disk_cache_renders_once(tmp_path
     )
 
 
+def test_warm_start_can_keep_chosen_tensors_fresh(tmp_path, capsys) -> None:
+    """--init-skip: the named tensors keep their fresh init, every other one is copied; a prefix that names no
+    tensor is refused with the module names, before any training."""
+    from side_ros.networks.config import low_range_config
+    from side_ros.networks.sidenet import DSSIDENet
+
+    cfg = low_range_config(input_size=(64, 32), num_bins=8)
+    torch.manual_seed(0)
+    source = DSSIDENet(cfg)
+    path = tmp_path / "source.pt"
+    save_sidenet_checkpoint(source, path)
+    torch.manual_seed(1)
+    fresh = DSSIDENet(cfg)
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    copied = train.init_weights_from(fresh, path, skip=("cls_decoder.output",))
+    own, src = fresh.state_dict(), source.state_dict()
+    skipped = [k for k in own if k.startswith("cls_decoder.output")]
+    assert skipped and copied == len(own) - len(skipped)
+    for k in own:
+        if k in skipped:
+            assert torch.equal(own[k], before[k]) and not torch.equal(own[k], src[k])
+        else:
+            assert torch.equal(own[k], src[k].to(own[k].dtype)), k
+    cfg_path = write_config(tmp_path)
+    argv = [cfg_path, "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet", "--init", str(path)]
+    assert train.main([*argv, "--init-skip", "cls_decoder.outptu"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "'cls_decoder.outptu' names no tensor" in err and "cls_decoder" in err
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
 def test_cpu_mixed_precision_only_where_bf16_is_native(monkeypatch) -> None:
     cpu = torch.device("cpu")
     assert train.amp_settings(False, cpu) == (False, torch.float32)

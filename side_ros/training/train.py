@@ -202,18 +202,18 @@ def init_weights_from(model: DSSIDENet, path: str | os.PathLike, skip: Sequence[
     name starts with one of `skip` keep their fresh init too: a classification output layer whose softmax has
     settled into a spread it no longer leaves learns again from a fresh init, while the features below it are
     kept. Returns the number of tensors copied; a file of another architecture variant is refused."""
-    state = read_sidenet_checkpoint(path)
-    if state["config"].variant != model.config.variant:
-        raise TrainingError(
-            f"--init {path}: a {state['config'].variant}-range network, this config trains "
-            f"a {model.config.variant}-range one"
-        )
     own = model.state_dict()
     unknown = [p for p in skip if not any(k.startswith(p) for k in own)]
     if unknown:
         raise TrainingError(
             f"--init-skip {unknown[0]!r} names no tensor of this network "
             f"(top-level modules: {sorted({k.split('.')[0] for k in own})})"
+        )
+    state = read_sidenet_checkpoint(path)
+    if state["config"].variant != model.config.variant:
+        raise TrainingError(
+            f"--init {path}: a {state['config'].variant}-range network, this config trains "
+            f"a {model.config.variant}-range one"
         )
     take = {
         k: v.float() if v.is_floating_point() else v
