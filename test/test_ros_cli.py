@@ -79,11 +79,13 @@ class Ros2:
 
     def run(self, *args: str, timeout: float = 90, tries: int = 5) -> str:
         """stdout + stderr of `ros2 <args>` (no daemon: nothing is left running). Each call is a new DDS
-        participant, which may not have discovered the node yet: "Node not found" is retried."""
+        participant, which may not have discovered the node within the CLI's 0.5 s of discovery on a loaded
+        machine: "Node not found" is retried with a longer --spin-time."""
         text = ""
-        for _ in range(tries):
+        for attempt in range(tries):
+            spin = ["--spin-time", str(1.0 + attempt)] if attempt else []
             out = subprocess.run(
-                [str(ROS2), *args, "--no-daemon"], env=self.env, capture_output=True, text=True, timeout=timeout
+                [str(ROS2), *args, "--no-daemon", *spin], env=self.env, capture_output=True, text=True, timeout=timeout
             )
             text = out.stdout + out.stderr
             if "Node not found" not in text:
