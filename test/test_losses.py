@@ -141,6 +141,29 @@ def test_multitask_sum_eq3_and_weights() -> None:
     assert set(reg_terms) == {"reg"} and reg_only.item() == pytest.approx(2.0, abs=1e-5)
 
 
+def test_auxiliary_cross_entropy_moves_a_pixel_that_soft_cl_has_given_up_on() -> None:
+    """A pixel one-hot on the wrong level (what the procedural coarse network's far pixels did): soft-cl's
+    gradient is zero there; with w_ce the loss adds cross-entropy, whose gradient raises the right level."""
+    logits = (torch.nn.functional.one_hot(torch.tensor(2), BINS.num_levels).float() * 30.0).view(1, -1, 1, 1)
+    gt = torch.tensor([_level_depth(6)]).view(1, 1, 1, 1)
+    paper = logits.clone().requires_grad_(True)
+    total, terms = MultiTaskLoss(BINS, heads=("soft_cl",))({"cls_logits": paper}, gt)
+    assert set(terms) == {"soft_cl"} and terms["soft_cl"].item() == pytest.approx(3.5, abs=1e-4)  # 4 levels off
+    total.backward()
+    assert paper.grad.abs().max().item() < 1e-9
+    aux = logits.clone().requires_grad_(True)
+    total, terms = MultiTaskLoss(BINS, heads=("soft_cl",), w_ce=0.2)({"cls_logits": aux}, gt)
+    assert set(terms) == {"soft_cl", "ce"}
+    assert terms["ce"].item() == pytest.approx(hard_cl_loss(logits, gt, BINS).item())
+    assert total.item() == pytest.approx(terms["soft_cl"].item() + 0.2 * terms["ce"].item(), rel=1e-6)
+    total.backward()
+    assert aux.grad[0, 6, 0, 0].item() < -0.1 and aux.grad[0, 2, 0, 0].item() > 0.1  # towards level 6
+    with pytest.raises(ValueError, match="auxiliary term of the soft-cl head"):
+        MultiTaskLoss(BINS, heads=("hard_cl",), w_ce=0.2)
+    with pytest.raises(ValueError, match=">= 0"):
+        MultiTaskLoss(BINS, w_ce=-1.0)
+
+
 def test_multitask_refuses_bad_configuration_and_inputs() -> None:
     with pytest.raises(ValueError, match="choose one"):
         MultiTaskLoss(BINS, heads=("soft_cl", "hard_cl"))

@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "zoom": None,
     },
     "optim": {"lr": 1e-3, "weight_decay": 1e-4, "warmup": 100, "schedule": "cosine", "grad_clip": 1.0},
-    "loss": {"w_cls": 1.0, "w_reg": 1.0, "cls_target": "rounded"},
+    "loss": {"w_cls": 1.0, "w_reg": 1.0, "cls_target": "rounded", "w_ce": 0.0},
     "train": {
         "steps": 1000,
         "amp": True,
@@ -298,6 +298,7 @@ def train(
         w_cls=cfg["loss"]["w_cls"],
         w_reg=cfg["loss"]["w_reg"],
         cls_target=cfg["loss"].get("cls_target", "rounded"),
+        w_ce=float(cfg["loss"].get("w_ce", 0.0)),
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(ocfg["lr"]), weight_decay=float(ocfg["weight_decay"]))
     steps = int(tcfg["steps"])
