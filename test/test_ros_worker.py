@@ -1,5 +1,6 @@
 """The newest-frame worker, without ROS (side_ros/ros/worker.py): the newest frame wins, every frame is counted."""
 
+import math
 import threading
 import time
 
@@ -205,5 +206,7 @@ def test_problem_bookkeeping_is_safe_between_the_worker_and_diagnostics():
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
-    assert errors == [] and len(problems.recent(60.0)) == 20000
+        t.join(300)
+    assert not any(t.is_alive() for t in threads)
+    # every key noted, however long the noting took on a loaded machine (no wall-clock window in the check)
+    assert errors == [] and len(problems.recent(math.inf)) == 20000
