@@ -22,6 +22,7 @@ from side_ros.bags import messages as bm  # noqa: E402
 from side_ros.bags.io import BagReader, BagWriter  # noqa: E402
 from side_ros.bags.sample import GT_DEPTH_TOPIC, IMAGE_TOPIC, INFO_TOPIC  # noqa: E402
 from side_ros.bags.testing import tiny_sample_bag  # noqa: E402
+from side_ros.ros import testing  # noqa: E402
 from side_ros.ros.replay import BagReplayer, TopicRecorder, message_class, parse_remaps  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -210,16 +211,6 @@ def test_replayer_refusals_and_skipped_types(ctx, bags, tmp_path):
         node.destroy_node()
 
 
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        "ROS_DOMAIN_ID": str(DOMAIN),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "OMP_NUM_THREADS": "1",
-    }
-
-
 def test_side_replay_command(ctx, bags):
     rig = Rig(ctx, {"/cli/image": "sensor_msgs/msg/Image", "/clock": "rosgraph_msgs/msg/Clock"})
     try:
@@ -245,7 +236,7 @@ def test_side_replay_command(ctx, bags):
             ],
             capture_output=True,
             text=True,
-            env=_env(),
+            env=testing.node_env(DOMAIN),
             timeout=90,
         )
         assert proc.returncode == 0, proc.stderr
@@ -265,7 +256,11 @@ def test_side_replay_bad_input(tmp_path):
         ([str(tmp_path), "--remap", "/a"], "error: remap rule"),
     ):
         proc = subprocess.run(
-            [sys.executable, "-m", "side_ros.ros.replay", *args], capture_output=True, text=True, env=_env(), timeout=60
+            [sys.executable, "-m", "side_ros.ros.replay", *args],
+            capture_output=True,
+            text=True,
+            env=testing.node_env(DOMAIN),
+            timeout=60,
         )
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr, proc.stderr

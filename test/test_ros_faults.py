@@ -61,13 +61,6 @@ def _data(raw: bytes) -> array.array:
     return out
 
 
-def _spin(executor) -> None:
-    try:
-        executor.spin()
-    except Exception:
-        pass
-
-
 class FaultyNetwork(torch.nn.Module):
     """A real network behind a switch in its forward pass: "ok" runs it, "raise" fails as a broken network does,
     "block" hangs until released (a stalled frame), "exit" raises SystemExit (a bug that escapes the per-frame
@@ -124,7 +117,7 @@ class InProcess:
         for n in (self.node, self.probe):
             ex = SingleThreadedExecutor(context=self.ctx)
             ex.add_node(n)
-            threading.Thread(target=_spin, args=(ex,), daemon=True).start()
+            threading.Thread(target=testing.spin_until_shutdown, args=(ex,), daemon=True).start()
             self.executors.append(ex)
         assert wait_for(self.probe.matched, 20)
         assert wait_for(lambda: all(s.get_publisher_count() > 0 for s in self.probe.subs), 20)

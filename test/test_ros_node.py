@@ -27,6 +27,7 @@ from sensor_msgs.msg import Image, PointCloud2  # noqa: E402
 
 from side_ros import geometry  # noqa: E402
 from side_ros.payloads import cloud_array, diagnostic_values  # noqa: E402
+from side_ros.ros import testing  # noqa: E402
 from side_ros.ros.depth_node import DepthNode  # noqa: E402
 from side_ros.ros.testing import (  # noqa: E402
     Probe,
@@ -132,13 +133,6 @@ def pattern_image(h, w, seed=0):
     return img
 
 
-def _spin(executor):
-    try:
-        executor.spin()
-    except Exception:  # executor shut down with the context
-        pass
-
-
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -170,7 +164,7 @@ def harness(tmp_path_factory):
     for n in (node, probe):
         ex = SingleThreadedExecutor(context=ctx)
         ex.add_node(n)
-        threading.Thread(target=_spin, args=(ex,), daemon=True).start()
+        threading.Thread(target=testing.spin_until_shutdown, args=(ex,), daemon=True).start()
         executors.append(ex)
     h = Harness(ctx, node, probe, checkpoints)
     assert wait_for(probe.matched, 15), "depth node never subscribed to the probe's topics"
@@ -553,7 +547,7 @@ def test_camera_info_missing_still_publishes_depth(harness):
     )
     ex = SingleThreadedExecutor(context=harness.ctx)
     ex.add_node(node)
-    threading.Thread(target=_spin, args=(ex,), daemon=True).start()
+    threading.Thread(target=testing.spin_until_shutdown, args=(ex,), daemon=True).start()
     try:
         got = []
         sub = harness.probe.create_subscription(Image, "/noinfo/depth", got.append, 10)
@@ -692,7 +686,7 @@ def _side_node(harness, name, params):
     )
     ex = SingleThreadedExecutor(context=harness.ctx)
     ex.add_node(node)
-    threading.Thread(target=_spin, args=(ex,), daemon=True).start()
+    threading.Thread(target=testing.spin_until_shutdown, args=(ex,), daemon=True).start()
     return node, ex
 
 

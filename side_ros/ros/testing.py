@@ -227,7 +227,8 @@ def node_env(domain: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def _spin(executor: SingleThreadedExecutor) -> None:
+def spin_until_shutdown(executor: SingleThreadedExecutor) -> None:
+    """Spin in a test's background thread; the executor's context going away at the end is not an error."""
     try:
         executor.spin()
     except Exception:  # the context is shut down at the end
@@ -260,7 +261,7 @@ class NodeProcess:
         self.params = AsyncParameterClient(self.probe, "/side/side_depth")
         self.executor = SingleThreadedExecutor(context=self.ctx)
         self.executor.add_node(self.probe)
-        threading.Thread(target=_spin, args=(self.executor,), daemon=True).start()
+        threading.Thread(target=spin_until_shutdown, args=(self.executor,), daemon=True).start()
 
     def log_text(self) -> str:
         self.log.flush()
