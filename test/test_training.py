@@ -161,6 +161,42 @@ def test_shipped_configs_parse_and_build() -> None:
     assert train.model_config(train.load_config("ablations/table8_shg")).stacked == "shg"
 
 
+def _procedural_seeds(spec) -> set[tuple[str, int]]:
+    """(kind, seed) of every procedural scene a data spec (a dict or a list of them) names."""
+    specs = spec if isinstance(spec, list) else [spec]
+    return {
+        (kind, seed)
+        for s in specs
+        if s.get("name") == "procedural"
+        for kind in s.get("kinds", ("indoor", "outdoor"))
+        for seed in range(*s["seeds"])
+    }
+
+
+def test_shipped_training_validation_and_test_scenes_never_overlap() -> None:
+    import yaml
+
+    from side_ros.training.evaluate import procedural_test_spec
+
+    train_scenes: set[tuple[str, int]] = set()
+    val_scenes: set[tuple[str, int]] = set()
+    for name in ("low_procedural", "high_procedural", "coarse_procedural"):
+        cfg = train.load_config(name)
+        train_scenes |= _procedural_seeds(cfg["data"]["train"])
+        val_scenes |= _procedural_seeds(cfg["data"]["val"])
+    calibration = yaml.safe_load((train.CONFIG_DIR / "calibration" / "cde_procedural_lenses.yaml").read_text())
+    calib_scenes = _procedural_seeds(calibration)
+    test_scenes = _procedural_seeds(procedural_test_spec(1000))
+    assert len(calib_scenes) == 128 and {k for k, _ in calib_scenes} == {"indoor", "outdoor"}
+    assert not train_scenes & (val_scenes | calib_scenes | test_scenes)
+    assert not test_scenes & (val_scenes | calib_scenes)
+    # the calibration set is a validation set: it builds, through three lenses
+    from side_ros.training.data import build_from_spec
+
+    assert len(build_from_spec(calibration)) == 6 * 64
+    assert sorted({s.get("focal_scale", 1.0) for s in calibration}) == [0.7, 1.0, 1.4]
+
+
 def test_evaluate_prints_the_paper_rows(tmp_path) -> None:
     from side_ros.networks import DSSIDENet, coarse_config, high_range_config, low_range_config
     from side_ros.pipeline import RobustDepthPipeline
