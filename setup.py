@@ -17,6 +17,7 @@ setup(
             "networks/DESIGN.md",
             "training/configs/*.yaml",
             "training/configs/ablations/*.yaml",
+            "training/configs/calibration/*.yaml",
         ]
     },
     data_files=[
