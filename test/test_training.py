@@ -221,6 +221,40 @@ def test_evaluate_prints_the_paper_rows(tmp_path) -> None:
     assert pipe.router == "coarse_depth"  # evaluation restores the pipeline's settings
 
 
+def test_calibrate_on_a_spec_stores_sigma_and_statistic_in_the_coarse_checkpoint(tmp_path, capsys) -> None:
+    from side_ros.networks import DSSIDENet, coarse_config, high_range_config, low_range_config
+    from side_ros.networks.checkpoint import read_sidenet_checkpoint
+
+    paths = {
+        n: str(save_sidenet_checkpoint(DSSIDENet(c), tmp_path / f"{n}.pt", {"note": "kept"}))
+        for n, c in (
+            ("low", low_range_config(input_size=(64, 48))),
+            ("high", high_range_config(input_size=(96, 32))),
+            ("coarse", coarse_config(input_size=(64, 48))),
+        )
+    }
+    spec = (
+        "[{name: procedural, kinds: [indoor], seeds: [900000, 900003], size: [64, 48]},"
+        " {name: procedural, kinds: [outdoor], seeds: [900000, 900003], size: [96, 30], focal_scale: 1.4}]"
+    )
+    nets = ["--low", paths["low"], "--high", paths["high"], "--coarse", paths["coarse"], "--device", "cpu"]
+    assert evaluate.main([*nets, "--calibrate-on", spec, "--store-calibration"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    assert set(evaluate.STATISTICS) <= set(rows)  # every statistic, side by side
+    chosen = out.split("calibrated: statistic ")[1].split(",")[0]
+    sigma = float(out.split("calibrated: statistic ")[1].split("sigma ")[1].split(" m")[0])
+    meta = read_sidenet_checkpoint(paths["coarse"])["metadata"]
+    assert meta["recommended_statistic"] == chosen and meta["recommended_sigma"] == pytest.approx(sigma, abs=1e-3)
+    assert meta["note"] == "kept"  # the rest of the file's metadata survives
+    assert f"| {chosen} | {sigma:.3f} |" in out
+    # the shipped spec resolves by name; an explicit statistic is calibrated alone
+    assert evaluate.read_spec("cde_procedural_lenses")[0]["seeds"] == [900000, 900064]
+    assert evaluate.main([*nets, "--calibrate-on", spec, "--statistic", "p90"]) == 0
+    out = capsys.readouterr().out
+    assert "calibrated: statistic p90" in out and "| max |" not in out
+
+
 @pytest.mark.parametrize("variant", ["low", "high"])
 def test_export_parity(tmp_path, variant: str) -> None:
     from side_ros.networks import DSSIDENet, high_range_config, low_range_config

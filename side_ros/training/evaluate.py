@@ -57,6 +57,22 @@ def procedural_test_spec(
     ]
 
 
+CALIBRATION_DIR = Path(__file__).resolve().parent / "configs" / "calibration"
+
+
+def read_spec(text: str) -> Any:
+    """A dataset spec from a YAML file, the name of a shipped calibration spec (configs/calibration/, e.g.
+    cde_procedural_lenses, so a pip install can recalibrate with the recipe of the shipped weights), or inline
+    YAML."""
+    p = Path(text)
+    if p.is_file():
+        return yaml.safe_load(p.read_text())
+    shipped = CALIBRATION_DIR / f"{text}.yaml"
+    if shipped.is_file():
+        return yaml.safe_load(shipped.read_text())
+    return yaml.safe_load(text)
+
+
 def sample_focal(sample: Mapping[str, Any]) -> tuple[float, float] | None:
     """(fx, fy) of a dataset sample's camera, None if it has no intrinsics."""
     K = sample.get("intrinsics")
@@ -338,8 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--calibrate-on",
         metavar="SPEC",
-        help="calibrate on this validation dataset spec (YAML, as --data) instead of procedural "
-        "scenes, e.g. ScanNet and KITTI validation images as the paper did",
+        help="calibrate on this validation dataset spec (YAML file or text, as --data, or a shipped spec's name: "
+        "cde_procedural_lenses, the shipped weights' recipe) instead of procedural scenes, e.g. ScanNet and "
+        "KITTI validation images as the paper did",
     )
     parser.add_argument(
         "--store-calibration",
@@ -359,8 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     sizes = dict(NODE_SIZES) if args.node_sizes else {"indoor": args.indoor_size, "outdoor": args.outdoor_size}
-    if args.procedural_test is None and args.data is None and not args.store_calibration:
-        parser.error("give --procedural-test N or --data SPEC (or calibrate with --store-calibration)")
+    if args.procedural_test is None and args.data is None and not (args.calibrate_sigma or args.calibrate_on):
+        parser.error("give --procedural-test N or --data SPEC (or calibrate with --calibrate-sigma / --calibrate-on)")
     if args.store_calibration and not (args.calibrate_sigma or args.calibrate_on):
         parser.error("--store-calibration needs --calibrate-sigma N or --calibrate-on SPEC")
     try:
@@ -371,8 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.cache_dir,
             )
         elif args.data is not None:
-            p = Path(args.data)
-            spec = yaml.safe_load(p.read_text() if p.is_file() else args.data)
+            spec = read_spec(args.data)
         if args.procedural_test is not None or args.data is not None:
             dataset = build_from_spec(spec, args.cache_dir)
         pipe = RobustDepthPipeline.from_files(
@@ -391,8 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"side-eval: {pipe.describe()}")
         if args.calibrate_sigma or args.calibrate_on:
             if args.calibrate_on:
-                p = Path(args.calibrate_on)
-                val_spec = yaml.safe_load(p.read_text() if p.is_file() else args.calibrate_on)
+                val_spec = read_spec(args.calibrate_on)
             else:
                 val_spec = _cached(
                     procedural_test_spec(
