@@ -250,6 +250,8 @@ def test_calibrate_on_a_spec_stores_sigma_and_statistic_in_the_coarse_checkpoint
     assert f"| {chosen} | {sigma:.3f} |" in out
     # the shipped spec resolves by name; an explicit statistic is calibrated alone
     assert evaluate.read_spec("cde_procedural_lenses")[0]["seeds"] == [900000, 900064]
+    long_inline = "[" + ", ".join(["{name: procedural, kinds: [indoor], seeds: [900000, 900001]}"] * 20) + "]"
+    assert len(evaluate.read_spec(long_inline)) == 20  # longer than a file name may be: read as YAML
     assert evaluate.main([*nets, "--calibrate-on", spec, "--statistic", "p90"]) == 0
     out = capsys.readouterr().out
     assert "calibrated: statistic p90" in out and "| max |" not in out

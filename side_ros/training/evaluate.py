@@ -64,12 +64,12 @@ def read_spec(text: str) -> Any:
     """A dataset spec from a YAML file, the name of a shipped calibration spec (configs/calibration/, e.g.
     cde_procedural_lenses, so a pip install can recalibrate with the recipe of the shipped weights), or inline
     YAML."""
-    p = Path(text)
-    if p.is_file():
-        return yaml.safe_load(p.read_text())
-    shipped = CALIBRATION_DIR / f"{text}.yaml"
-    if shipped.is_file():
-        return yaml.safe_load(shipped.read_text())
+    for p in (Path(text), CALIBRATION_DIR / f"{text}.yaml"):
+        try:
+            if p.is_file():
+                return yaml.safe_load(p.read_text())
+        except OSError:  # inline YAML longer than a file name can be
+            continue
     return yaml.safe_load(text)
 
 
