@@ -10,13 +10,13 @@ Rules (from measurements on the shipped and paper-size networks, scripts/bench_s
 - channels-last on CPU and CUDA (oneDNN and cuDNN run these convolutions faster in NHWC).
 - CPU precision: bfloat16 where the CPU has native bf16 dot products (AVX512-BF16 or AMX), else float32
   (emulated bf16 is slower than float32). On the held-out procedural test set (`side-eval --procedural-test 50
-  --node-sizes --precision auto` against `--precision float32`) the bf16 depth networks change REL by -0.4 %
-  (low: 0.232 against 0.233; per pixel the depth moves by 2.6 % on average) and 0.0 % (high), and no routing
+  --node-sizes --precision auto` against `--precision float32`) the bf16 depth networks change REL by +0.5 %
+  (low: 0.2249 against 0.2239; per pixel the depth moves by 2.2 % on average) and -0.1 % (high), and no routing
   decision.
 - CUDA precision: float16. CUDA graphs replay each fixed input shape (the canvas is fixed per camera).
 - Routers (coarse, Places365) stay float32 under `auto`: their output is compared with a threshold. With the
   earlier shipped coarse network, whose maxima sat within centimetres of sigma, a bf16 router flipped 2 of 200
-  held-out routings (routed REL +1.4 %); the retrained one's statistic moves by up to 24 % in bf16 on rooms. A
+  held-out routings (routed REL +1.4 %); the retrained one's maximum moves by up to 18 % in bf16 on rooms. A
   RoutingSchedule runs the router every N frames, so its float32 costs little.
 - torch.compile (inductor, frozen weights) only on request (`graph="compile"`): it measured faster than eager on
   the low-range network, but compiling takes minutes on a 2-core CPU, which a node cannot spend at start-up.
