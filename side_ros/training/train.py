@@ -423,17 +423,18 @@ def train(
             scaler.update()
             scheduler.step()
             step += 1
-            if not math.isfinite(float(total)):
-                raise TrainingError(f"loss became {float(total)} at step {step}; lower optim.lr")
+            loss_value = float(total.detach())
+            if not math.isfinite(loss_value):
+                raise TrainingError(f"loss became {loss_value} at step {step}; lower optim.lr")
             if main_proc:
                 if step % int(tcfg["log_every"]) == 0 or step == steps:
-                    writer.add_scalar("loss/total", float(total), step)
+                    writer.add_scalar("loss/total", loss_value, step)
                     for k, v in parts.items():
                         writer.add_scalar(f"loss/{k}", float(v), step)
                     writer.add_scalar("lr", scheduler.get_last_lr()[0], step)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{float(total):.3f}", **{k: f"{float(v):.3f}" for k, v in parts.items()})
+                    bar.set_postfix(loss=f"{loss_value:.3f}", **{k: f"{float(v):.3f}" for k, v in parts.items()})
                     every = 10 * int(tcfg["log_every"])
                     if not bar.disable and not sys.stderr.isatty() and (step % every == 0 or step == steps):
                         now = time.time()
@@ -441,7 +442,7 @@ def train(
                         rate_step, rate_t = step, now
                         eta = (steps - step) / max(rate, 1e-9)
                         bar.write(
-                            f"step {step}/{steps} loss {float(total):.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                            f"step {step}/{steps} loss {loss_value:.4f} lr {scheduler.get_last_lr()[0]:.2e} "
                             f"{rate:.3f} steps/s ETA {eta / 60:.1f} min"
                         )
             last = step == steps
