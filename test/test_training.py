@@ -1,5 +1,6 @@
 """Training, resume, evaluation and export on the CPU with tiny procedural data (real commands, real files)."""
 
+import signal
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from side_ros.console import EXIT_ERROR
+from side_ros.console import EXIT_ERROR, EXIT_INTERRUPTED
 from side_ros.networks import load_sidenet
 from side_ros.networks.checkpoint import read_sidenet_checkpoint, save_sidenet_checkpoint
 from side_ros.training import evaluate, export, train
@@ -316,6 +317,38 @@ def test_train_cli_runs_as_a_process(tmp_path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "p" / "last.pt").is_file() and "done:" in proc.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_training_after_writing_last_pt_and_resume_loses_no_step(tmp_path, signum) -> None:
+    # checkpoints and validation far away: only the signal can write last.pt
+    cfg = write_config(tmp_path, train={"steps": 10**6, "ckpt_every": 10**6, "val_every": 10**6, "log_every": 1})
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "side_ros.training.train", cfg, "--out", str(out), "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = None
+        for line in proc.stdout:  # the progress bar's plain line every 10 steps (tqdm.write: stdout)
+            if line.startswith("step ") and "steps/s" in line:
+                seen = int(line.split()[1].split("/")[0])
+                break
+        assert seen is not None, "training printed no step line"
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    state = read_sidenet_checkpoint(out / "last.pt")
+    assert state["step"] >= seen and "optimizer" in state
+    assert f"saved at step {state['step']}; resume with --resume auto" in err
+    # the resumed run starts where the signal stopped it
+    more = state["step"] + 2
+    done = subprocess.run(
+        [*cmd, "--resume", "auto", "--set", f"train.steps={more}"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"resumed from {out / 'last.pt'} at step {state['step']}" in done.stdout
+    assert read_sidenet_checkpoint(out / "last.pt")["step"] == more
 
 
 @pytest.mark.slow

@@ -5,9 +5,10 @@ The same command runs on one CPU, one GPU, or many GPUs and machines through tor
     torchrun --nproc_per_node 8 -m side_ros.training.train CONFIG --out runs/low
 Mixed precision with float32 master weights: on CUDA bf16 where supported, else fp16 with loss scaling; on
 CPUs with native bf16 (AVX512-BF16 / AMX) bf16 autocast, which measured 1.9x faster per step than float32.
-Step-based schedule, checkpoints (`last.pt` every `ckpt_every` steps and `best.pt` on validation), resume
-(`--resume auto` or a path), warm start from another checkpoint's weights (`--init`), rendered scenes cached
-on disk (`data.cache_dir`), a progress bar with steps/s and ETA (plain lines in logs), and TensorBoard logs.
+Step-based schedule, checkpoints (`last.pt` every `ckpt_every` steps and `best.pt` on validation; SIGINT or
+SIGTERM finishes the step and writes `last.pt` before stopping), resume (`--resume auto` or a path), warm start
+from another checkpoint's weights (`--init`), rendered scenes cached on disk (`data.cache_dir`), a progress bar
+with steps/s and ETA (plain lines in logs), and TensorBoard logs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -226,6 +229,41 @@ def init_weights_from(model: DSSIDENet, path: str | os.PathLike, skip: Sequence[
     return len(take)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training stopped on a signal after writing `last.pt` at `step` (a resume loses no step)."""
+
+    def __init__(self, step: int, path: Path | None):
+        super().__init__(f"stopped at step {step}")
+        self.step, self.path = step, path
+
+
+class StopRequest:
+    """SIGINT / SIGTERM during training: note it, so the loop ends the current step, writes `last.pt` and
+    stops; a second signal stops at once. Installed only in the main thread of a single-process run (torchrun
+    owns the signals of its workers)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> StopRequest:
+        if self.enabled:
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
 # ----------------------------------------------------------------------------- schedule
 def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     """Linear warm-up, then cosine or polynomial (0.9) decay to zero at `total`."""
@@ -401,70 +439,80 @@ def train(
         return save_sidenet_checkpoint(model, out / name, meta, extra=extra)
 
     model.train()
-    epoch, t_start = 0, time.time()
-    rate_step, rate_t = step, time.time()
-    while step < steps:
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(epoch)
-        for batch in loader:
-            rgb = batch["rgb"].to(device, non_blocking=True)
-            if channels_last:
-                rgb = rgb.contiguous(memory_format=torch.channels_last)
-            gt = batch["depth"].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                outputs = ddp_model(rgb, branches=("cl", "reg"))
-            total, parts = criterion({k: v.float() for k, v in outputs.items()}, gt)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            if ocfg.get("grad_clip"):
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), float(ocfg["grad_clip"]))
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            loss_value = float(total.detach())
-            if not math.isfinite(loss_value):
-                raise TrainingError(f"loss became {loss_value} at step {step}; lower optim.lr")
-            if main_proc:
-                if step % int(tcfg["log_every"]) == 0 or step == steps:
-                    writer.add_scalar("loss/total", loss_value, step)
-                    for k, v in parts.items():
-                        writer.add_scalar(f"loss/{k}", float(v), step)
-                    writer.add_scalar("lr", scheduler.get_last_lr()[0], step)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.3f}", **{k: f"{float(v):.3f}" for k, v in parts.items()})
-                    every = 10 * int(tcfg["log_every"])
-                    if not bar.disable and not sys.stderr.isatty() and (step % every == 0 or step == steps):
-                        now = time.time()
-                        rate = (step - rate_step) / max(now - rate_t, 1e-9)
-                        rate_step, rate_t = step, now
-                        eta = (steps - step) / max(rate, 1e-9)
-                        bar.write(
-                            f"step {step}/{steps} loss {loss_value:.4f} lr {scheduler.get_last_lr()[0]:.2e} "
-                            f"{rate:.3f} steps/s ETA {eta / 60:.1f} min"
-                        )
-            last = step == steps
-            if main_proc and val_set is not None and (step % int(tcfg["val_every"]) == 0 or last):
-                metrics = validate(model, val_set, device, cfg["eval"].get("protocol"), int(cfg["eval"]["max_images"]))
-                for k, v in metrics.items():
-                    if isinstance(v, (int, float)) and math.isfinite(v):
-                        writer.add_scalar(f"val/{k}", v, step)
-                score = metrics.get("abs_rel", math.inf)
-                if score < best:
-                    best = score
-                    save("best.pt", metrics)
-                if bar is not None:
-                    bar.write(
-                        f"step {step}: val abs_rel {metrics.get('abs_rel', math.nan):.4f} "
-                        f"rmse {metrics.get('rmse', math.nan):.4f} d1 {metrics.get('delta1', math.nan):.3f}"
+    with StopRequest(enabled=world == 1) as stop:
+        epoch, t_start = 0, time.time()
+        rate_step, rate_t = step, time.time()
+        while step < steps:
+            if isinstance(sampler, DistributedSampler):
+                sampler.set_epoch(epoch)
+            for batch in loader:
+                rgb = batch["rgb"].to(device, non_blocking=True)
+                if channels_last:
+                    rgb = rgb.contiguous(memory_format=torch.channels_last)
+                gt = batch["depth"].to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    outputs = ddp_model(rgb, branches=("cl", "reg"))
+                total, parts = criterion({k: v.float() for k, v in outputs.items()}, gt)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(total).backward()
+                if ocfg.get("grad_clip"):
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), float(ocfg["grad_clip"]))
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                step += 1
+                loss_value = float(total.detach())
+                part_values = {k: float(v.detach()) for k, v in parts.items()}
+                if not math.isfinite(loss_value):
+                    raise TrainingError(f"loss became {loss_value} at step {step}; lower optim.lr")
+                if main_proc:
+                    if step % int(tcfg["log_every"]) == 0 or step == steps:
+                        writer.add_scalar("loss/total", loss_value, step)
+                        for k, v in part_values.items():
+                            writer.add_scalar(f"loss/{k}", v, step)
+                        writer.add_scalar("lr", scheduler.get_last_lr()[0], step)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{loss_value:.3f}", **{k: f"{v:.3f}" for k, v in part_values.items()})
+                        every = 10 * int(tcfg["log_every"])
+                        if not bar.disable and not sys.stderr.isatty() and (step % every == 0 or step == steps):
+                            now = time.time()
+                            rate = (step - rate_step) / max(now - rate_t, 1e-9)
+                            rate_step, rate_t = step, now
+                            eta = (steps - step) / max(rate, 1e-9)
+                            bar.write(
+                                f"step {step}/{steps} loss {loss_value:.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                                f"{rate:.3f} steps/s ETA {eta / 60:.1f} min"
+                            )
+                last = step == steps
+                if main_proc and val_set is not None and (step % int(tcfg["val_every"]) == 0 or last):
+                    metrics = validate(
+                        model, val_set, device, cfg["eval"].get("protocol"), int(cfg["eval"]["max_images"])
                     )
-            if main_proc and (step % int(tcfg["ckpt_every"]) == 0 or last):
-                save("last.pt")
-            if last:
-                break
-        epoch += 1
+                    for k, v in metrics.items():
+                        if isinstance(v, (int, float)) and math.isfinite(v):
+                            writer.add_scalar(f"val/{k}", v, step)
+                    score = metrics.get("abs_rel", math.inf)
+                    if score < best:
+                        best = score
+                        save("best.pt", metrics)
+                    if bar is not None:
+                        bar.write(
+                            f"step {step}: val abs_rel {metrics.get('abs_rel', math.nan):.4f} "
+                            f"rmse {metrics.get('rmse', math.nan):.4f} d1 {metrics.get('delta1', math.nan):.3f}"
+                        )
+                if main_proc and (step % int(tcfg["ckpt_every"]) == 0 or last):
+                    save("last.pt")
+                if last:
+                    break
+                if stop.signum is not None:
+                    if main_proc and not (step % int(tcfg["ckpt_every"]) == 0 or last):
+                        save("last.pt")
+                    if bar is not None:
+                        bar.close()
+                    raise Interrupted(step, out / "last.pt" if main_proc else None)
+            epoch += 1
     if bar is not None:
         bar.close()
     if main_proc:
@@ -520,6 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     except (TrainingError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Interrupted as stopped:
+        print(f"interrupted: {stopped.path} saved at step {stopped.step}; resume with --resume auto", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("error: interrupted; resume with --resume auto", file=sys.stderr)
         return EXIT_INTERRUPTED
