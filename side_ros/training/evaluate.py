@@ -47,7 +47,7 @@ def procedural_test_spec(
     outdoor_size: Sequence[int] = (310, 94),
     focal_scale: float = 1.0,
 ) -> list[dict[str, Any]]:
-    """The held-out procedural test set: seeds from 800000, never used by the shipped configs (0..3000 train,
+    """The held-out procedural test set: seeds from 800000, never used by the shipped configs (0..24000 train,
     900000+ validation); n indoor and n outdoor scenes, by default at the shipped networks' training sizes,
     optionally seen through a lens zoomed by `focal_scale` (the focal test)."""
     extra = {} if focal_scale == 1.0 else {"focal_scale": float(focal_scale)}
