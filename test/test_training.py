@@ -80,6 +80,32 @@ def test_one_step_training_and_resume(tmp_path) -> None:
     assert model.predict_depth(torch.rand(1, 3, 32, 64)).shape == (1, 1, 32, 64)
 
 
+def test_weight_average_is_what_checkpoints_hold_and_resume_continues_it(tmp_path, capsys) -> None:
+    cfg_path = write_config(tmp_path, train={"ema": 0.5})
+    out = tmp_path / "run"
+    assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--set", "train.steps=1"]) == 0
+    first = read_sidenet_checkpoint(out / "last.pt")
+    assert first["metadata"]["ema"] == 0.5
+    # after one step the average is the weights themselves (BN statistics included)
+    for k, v in first["state_dict"].items():
+        assert torch.equal(v, first["train_state_dict"][k]), k
+    assert train.main([cfg_path, "--out", str(out), "--device", "cpu", "--quiet", "--resume", "auto"]) == 0
+    second = read_sidenet_checkpoint(out / "last.pt")
+    averaged = [k for k, v in second["state_dict"].items() if v.is_floating_point()]
+    assert averaged and any(k.endswith("running_mean") for k in averaged)
+    for k in averaged:  # the resumed run went on from the saved average: ema2 = 0.5 ema1 + 0.5 raw2
+        expected = 0.5 * first["state_dict"][k] + 0.5 * second["train_state_dict"][k]
+        torch.testing.assert_close(second["state_dict"][k], expected, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(second["state_dict"][k], second["train_state_dict"][k]) for k in averaged)
+    # best.pt (what side-export ships) holds the average that validation measured
+    best = read_sidenet_checkpoint(out / "best.pt")
+    ref = {1: first, 2: second}[best["step"]]
+    assert all(torch.equal(best["state_dict"][k], ref["state_dict"][k]) for k in averaged)
+    bad = write_config(tmp_path, train={"ema": 1.5})
+    assert train.main([bad, "--out", str(tmp_path / "bad"), "--device", "cpu", "--quiet"]) == EXIT_ERROR
+    assert "train.ema must be a decay in (0, 1)" in capsys.readouterr().err
+
+
 def test_resume_refuses_a_different_architecture(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     assert (
