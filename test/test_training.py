@@ -483,6 +483,52 @@ def test_warm_start_copies_matching_weights_and_disk_cache_renders_once(tmp_path
     )
 
 
+def test_prefill_renders_every_cached_scene_once_in_parallel_and_training_then_renders_none(tmp_path, capsys) -> None:
+    from side_ros.scenes import ProceduralDataset
+    from side_ros.training.data import CachedDataset, build_from_spec
+
+    # the train spec cached on disk, and a list of two specs (as the coarse config mixes indoor and outdoor)
+    cache = tmp_path / "cache"
+    cfg_path = write_config(
+        tmp_path,
+        data={
+            "cache_dir": str(cache),
+            "val": [
+                {
+                    "name": "procedural",
+                    "kinds": ["outdoor"],
+                    "seeds": [900000, 900002],
+                    "size": [64, 20],
+                    "cache": True,
+                },
+                {"name": "procedural", "kinds": ["indoor"], "seeds": [900000, 900001], "size": [32, 24], "cache": True},
+            ],
+        },
+    )
+    assert train.main([cfg_path, "--prefill", "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "prefill: 7/7 rendered" in out and "2 processes" in out
+    files = sorted(cache.glob("procedural-*/*.pt"))
+    assert len(files) == 7 and len({f.parent for f in files}) == 3
+    # the cached render is the scene itself, stored as uint8 RGB and float16 depth
+    ds = build_from_spec(TINY["data"]["train"], cache)
+    assert isinstance(ds, CachedDataset) and ds.missing() == []
+    fresh = ProceduralDataset(range(0, 4), ("outdoor",), size=(64, 20))[3]
+    torch.testing.assert_close(ds[3]["rgb"], fresh["rgb"], atol=0.5 / 255 + 1e-6, rtol=0)
+    # nothing is rendered twice: a second prefill renders none, and a training run reads every scene from disk
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    assert train.main([cfg_path, "--prefill", "--jobs", "1"]) == 0
+    assert "prefill: 0 rendered" in capsys.readouterr().out
+    assert train.main([cfg_path, "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet"]) == 0
+    assert {f: f.stat().st_mtime_ns for f in cache.glob("procedural-*/*.pt")} == stamps
+    # a config with nothing to keep the renders in is refused with the reason; training still needs --out
+    bare = write_config(tmp_path)
+    assert train.main([bare, "--prefill"]) == EXIT_ERROR
+    assert "--prefill needs data.cache_dir" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main([bare])
+
+
 def test_warm_start_can_keep_chosen_tensors_fresh(tmp_path, capsys) -> None:
     """--init-skip: the named tensors keep their fresh init, every other one is copied; a prefix that names no
     tensor is refused with the module names, before any training."""

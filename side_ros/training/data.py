@@ -1,4 +1,4 @@
-"""Training data: datasets from a config, per-range input handling with augmentation, and an in-memory cache.
+"""Training data: datasets from a config, per-range input handling with augmentation, and a scene cache.
 
 Every dataset yields the shared sample dict {"rgb": 3xHxW float [0,1], "depth": 1xHxW metres (0 = invalid),
 "intrinsics": 3x3, "range": 0 low / 1 high, "name": str}. Training samples are brought to the network's
@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,16 +100,101 @@ class CachedDataset(Dataset):
         except OSError:  # a full or read-only disk costs renders later, not the run
             pass
 
+    def _render(self, i: int) -> dict[str, Any]:
+        s = self.base[i]
+        item = {**s, "rgb": (s["rgb"] * 255).round().to(torch.uint8), "depth": s["depth"].half()}
+        self._to_disk(i, item)
+        return item
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = self._items.get(i)
         if item is None:
             item = self._from_disk(i)
             if item is None:
-                s = self.base[i]
-                item = {**s, "rgb": (s["rgb"] * 255).round().to(torch.uint8), "depth": s["depth"].half()}
-                self._to_disk(i, item)
+                item = self._render(i)
             self._items[i] = item
         return {**item, "rgb": item["rgb"].float() / 255, "depth": item["depth"].float()}
+
+    def missing(self) -> list[int]:
+        """Indices with no file on disk yet (what a prefill still has to render)."""
+        if self.directory is None:
+            return list(range(len(self)))
+        have = {p.name for p in self.directory.glob("*.pt")} if self.directory.is_dir() else set()
+        return [i for i in range(len(self)) if f"{i:07d}.pt" not in have]
+
+    def fill(self, indices: Sequence[int]) -> None:
+        """Render these samples to disk only (not kept in memory): a prefill worker's job."""
+        for i in indices:
+            if self._from_disk(i) is None:
+                self._render(i)
+
+
+def cached_parts(ds: Dataset) -> list[CachedDataset]:
+    """The disk-cached datasets inside a built spec: one, or one per entry of a list of specs."""
+    if isinstance(ds, ConcatDataset):
+        return [p for d in ds.datasets for p in cached_parts(d)]
+    return [ds] if isinstance(ds, CachedDataset) and ds.directory is not None else []
+
+
+_WORKER_PARTS: dict[str, list[CachedDataset]] = {}
+
+
+def _fill_chunk(spec_json: str, cache_dir: str, part: int, indices: list[int]) -> int:
+    """Prefill worker: builds the spec once per process, renders its share of one part."""
+    import torch
+
+    torch.set_num_threads(1)  # the processes, not their threads, use the cores
+    if spec_json not in _WORKER_PARTS:
+        _WORKER_PARTS[spec_json] = cached_parts(build_from_spec(json.loads(spec_json), cache_dir))
+    _WORKER_PARTS[spec_json][part].fill(indices)
+    return len(indices)
+
+
+def prefill(
+    specs: Sequence[Any],
+    cache_dir: str | os.PathLike,
+    jobs: int,
+    report: Callable[[int, int, float], None] | None = None,
+    chunk: int = 25,
+) -> int:
+    """Render every cached sample of these data specs that is not on disk yet, with `jobs` processes.
+
+    Rendering inside a training step leaves the other core idle and stalls the step; filling the cache first
+    uses every core and the run then only reads. Returns how many samples were rendered; `report(done, total,
+    seconds)` is called as chunks finish.
+    """
+    import concurrent.futures as cf
+    import multiprocessing
+    import time
+
+    work: list[tuple[str, int, list[int]]] = []
+    for spec in specs:
+        spec_json = json.dumps(spec, sort_keys=True, default=str)
+        for k, part in enumerate(cached_parts(build_from_spec(spec, cache_dir))):
+            todo = part.missing()
+            work += [(spec_json, k, todo[j : j + chunk]) for j in range(0, len(todo), chunk)]
+    total, done, t0 = sum(len(w[2]) for w in work), 0, time.monotonic()
+    if not work:
+        return 0
+    if jobs <= 1:
+        for w in work:
+            done += _fill_chunk(w[0], str(cache_dir), w[1], w[2])
+            if report is not None:
+                report(done, total, time.monotonic() - t0)
+        return total
+    ctx = multiprocessing.get_context("spawn")  # no forked copy of a torch runtime with its threads running
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_fill_chunk, w[0], str(cache_dir), w[1], w[2]) for w in work]
+        try:
+            for f in cf.as_completed(futures):
+                done += f.result()
+                if report is not None:
+                    report(done, total, time.monotonic() - t0)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return total
 
 
 class TrainTransform:

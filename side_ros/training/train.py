@@ -558,10 +558,33 @@ def train(
     return out / "last.pt"
 
 
+def prefill_caches(cfg: Mapping[str, Any], jobs: int, quiet: bool = False) -> int:
+    """`side-train CONFIG --prefill`: render the train and val scenes a run will read, before it starts."""
+    from side_ros.training.data import prefill
+
+    dcfg = cfg["data"]
+    if not dcfg.get("cache_dir"):
+        raise TrainingError("--prefill needs data.cache_dir (where rendered scenes are kept)")
+    specs = [dcfg[split] for split in ("train", "val") if dcfg.get(split)]
+
+    shown = [-1]
+
+    def report(done: int, total: int, seconds: float) -> None:
+        if not quiet and (done == total or done * 20 // total > shown[0]):  # every 5 %
+            shown[0] = done * 20 // total
+            rate = done / max(seconds, 1e-9)
+            print(f"prefill: {done}/{total} rendered, {rate:.1f}/s, ETA {(total - done) / rate / 60:.1f} min")
+
+    rendered = prefill(specs, dcfg["cache_dir"], max(1, jobs), report)
+    if not quiet:
+        print(f"prefill: {rendered} rendered into {dcfg['cache_dir']} ({max(1, jobs)} processes); the rest was there")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", help="YAML training config (see side_ros/training/configs/)")
-    parser.add_argument("--out", type=Path, required=True, help="run directory: checkpoints, logs, config copy")
+    parser.add_argument("--out", type=Path, help="run directory: checkpoints, logs, config copy (required to train)")
     parser.add_argument("--resume", default=None, help="'auto' (out/last.pt if present) or a checkpoint path")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument(
@@ -587,9 +610,19 @@ def main(argv: list[str] | None = None) -> int:
         help="override a config value, e.g. --set train.steps=10 --set data.batch_size=4",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--prefill",
+        action="store_true",
+        help="only render the config's cached scenes into data.cache_dir (every core), then exit",
+    )
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="--prefill processes (default: all)")
     args = parser.parse_args(argv)
+    if args.out is None and not args.prefill:
+        parser.error("--out is required to train")
     try:
         cfg = load_config(args.config, args.overrides)
+        if args.prefill:
+            return prefill_caches(cfg, args.jobs, args.quiet)
         path = train(
             cfg,
             args.out,
