@@ -517,8 +517,10 @@ def test_prefill_renders_every_cached_scene_once_in_parallel_and_training_then_r
     torch.testing.assert_close(ds[3]["rgb"], fresh["rgb"], atol=0.5 / 255 + 1e-6, rtol=0)
     # nothing is rendered twice: a second prefill renders none, and a training run reads every scene from disk
     stamps = {f: f.stat().st_mtime_ns for f in files}
+    threads = torch.get_num_threads()
     assert train.main([cfg_path, "--prefill", "--jobs", "1"]) == 0
     assert "prefill: 0 rendered" in capsys.readouterr().out
+    assert torch.get_num_threads() == threads  # an in-process prefill leaves the caller's threads alone
     assert train.main([cfg_path, "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet"]) == 0
     assert {f: f.stat().st_mtime_ns for f in cache.glob("procedural-*/*.pt")} == stamps
     # a config with nothing to keep the renders in is refused with the reason; training still needs --out

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,17 +116,9 @@ class CachedDataset(Dataset):
         return {**item, "rgb": item["rgb"].float() / 255, "depth": item["depth"].float()}
 
     def missing(self) -> list[int]:
-        """Indices with no file on disk yet (what a prefill still has to render)."""
-        if self.directory is None:
-            return list(range(len(self)))
-        have = {p.name for p in self.directory.glob("*.pt")} if self.directory.is_dir() else set()
+        """Indices with no file on disk yet: what a prefill renders (to disk only, not kept in memory)."""
+        have = {p.name for p in self.directory.glob("*.pt")} if self.directory and self.directory.is_dir() else set()
         return [i for i in range(len(self)) if f"{i:07d}.pt" not in have]
-
-    def fill(self, indices: Sequence[int]) -> None:
-        """Render these samples to disk only (not kept in memory): a prefill worker's job."""
-        for i in indices:
-            if self._from_disk(i) is None:
-                self._render(i)
 
 
 def cached_parts(ds: Dataset) -> list[CachedDataset]:
@@ -140,14 +132,16 @@ _WORKER_PARTS: dict[str, list[CachedDataset]] = {}
 
 
 def _fill_chunk(spec_json: str, cache_dir: str, part: int, indices: list[int]) -> int:
-    """Prefill worker: builds the spec once per process, renders its share of one part."""
-    import torch
-
-    torch.set_num_threads(1)  # the processes, not their threads, use the cores
+    """Prefill job: builds the spec once per process and renders these missing samples of one part."""
     if spec_json not in _WORKER_PARTS:
         _WORKER_PARTS[spec_json] = cached_parts(build_from_spec(json.loads(spec_json), cache_dir))
-    _WORKER_PARTS[spec_json][part].fill(indices)
+    for i in indices:
+        _WORKER_PARTS[spec_json][part]._render(i)
     return len(indices)
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)  # prefill processes, not their threads, share the cores
 
 
 def prefill(
@@ -164,6 +158,7 @@ def prefill(
     seconds)` is called as chunks finish.
     """
     import concurrent.futures as cf
+    import contextlib
     import multiprocessing
     import time
 
@@ -174,26 +169,19 @@ def prefill(
             todo = part.missing()
             work += [(spec_json, k, todo[j : j + chunk]) for j in range(0, len(todo), chunk)]
     total, done, t0 = sum(len(w[2]) for w in work), 0, time.monotonic()
-    if not work:
-        return 0
-    if jobs <= 1:
-        for w in work:
-            done += _fill_chunk(w[0], str(cache_dir), w[1], w[2])
+    with contextlib.ExitStack() as stack:
+        if jobs <= 1 or not work:  # in this process, with its threads
+            counts: Iterable[int] = (_fill_chunk(w[0], str(cache_dir), w[1], w[2]) for w in work)
+        else:  # spawned: no forked copy of a torch runtime with its threads running
+            ctx = multiprocessing.get_context("spawn")
+            pool = stack.enter_context(cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_one_thread))
+            futures = [pool.submit(_fill_chunk, w[0], str(cache_dir), w[1], w[2]) for w in work]
+            stack.callback(lambda: [f.cancel() for f in futures])  # an error or Ctrl-C starts nothing more
+            counts = (f.result() for f in cf.as_completed(futures))
+        for n in counts:
+            done += n
             if report is not None:
                 report(done, total, time.monotonic() - t0)
-        return total
-    ctx = multiprocessing.get_context("spawn")  # no forked copy of a torch runtime with its threads running
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_fill_chunk, w[0], str(cache_dir), w[1], w[2]) for w in work]
-        try:
-            for f in cf.as_completed(futures):
-                done += f.result()
-                if report is not None:
-                    report(done, total, time.monotonic() - t0)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
     return total
 
 

@@ -575,9 +575,10 @@ def prefill_caches(cfg: Mapping[str, Any], jobs: int, quiet: bool = False) -> in
             rate = done / max(seconds, 1e-9)
             print(f"prefill: {done}/{total} rendered, {rate:.1f}/s, ETA {(total - done) / rate / 60:.1f} min")
 
-    rendered = prefill(specs, dcfg["cache_dir"], max(1, jobs), report)
+    jobs = max(1, jobs)
+    rendered = prefill(specs, dcfg["cache_dir"], jobs, report)
     if not quiet:
-        print(f"prefill: {rendered} rendered into {dcfg['cache_dir']} ({max(1, jobs)} processes); the rest was there")
+        print(f"prefill: {rendered} rendered into {dcfg['cache_dir']} ({jobs} processes); the rest was there")
     return 0
 
 
