@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Where a low-range network's error comes from: per-image scale, shape, or the working resolution.
+
+    python scripts/measure_error_split.py                          # shipped models/low.pt, 32 validation rooms
+    python scripts/measure_error_split.py --low runs/low/best.pt --rooms 64
+
+On validation rooms (procedural indoor scenes, seeds from 900000, never used for training or the held-out test)
+at the node's 640x480, with each room's own focal, it prints side by side:
+- REL of the network as it is (float32 reference path);
+- REL after one global factor (the median of the per-image log ratios): what a constant bias costs;
+- REL after each image's own best factor (median of log(gt / prediction)): what is left is shape;
+- the resolution floor: REL of the ground truth itself shrunk to the network's working size and resized back
+  the way the pipeline resizes its output, i.e. what the working resolution alone costs;
+- the per-image scale: mean and spread of log(gt / prediction), and its correlation with the room's median depth
+  (negative: far rooms underestimated and near ones overestimated, the regression to the mean of an ambiguous
+  scale).
+Why: which of these dominates decides what training has to change (more steps, a larger working size, or
+scale cues), and the model card quotes these figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from side_ros.networks.checkpoint import load_sidenet
+from side_ros.preprocess import fitted_size, predict_depth, resize
+from side_ros.resources import default_model
+from side_ros.scenes.dataset import render_scene
+
+VAL_SEED = 900000
+
+
+def rel(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> float:
+    """Mean absolute relative error over the valid pixels."""
+    return float(((pred - gt).abs() / gt)[valid].mean())
+
+
+Predict = Callable[[torch.Tensor, tuple[float, float]], torch.Tensor]
+
+
+def error_split(predict: Predict, work_hw: tuple[int, int], rooms: int, size: tuple[int, int]) -> dict[str, float]:
+    """The figures the module docstring lists, for `predict(rgb, focal) -> depth` (N, 1, H, W) on `rooms`
+    validation rooms rendered at `size` (W, H); `work_hw` is the network's working size for the floor."""
+    w, h = size
+    raw, log_ratio, median_depth, floor, pairs = [], [], [], [], []
+    for seed in range(VAL_SEED, VAL_SEED + rooms):
+        s = render_scene(seed, "indoor", w, h)
+        gt = torch.from_numpy(s.depth)[None, None]
+        valid = gt > 0
+        rgb = torch.from_numpy(s.rgb).permute(2, 0, 1)[None].float() / 255.0
+        pred = predict(rgb, (float(s.intrinsics[0, 0]), float(s.intrinsics[1, 1])))
+        raw.append(rel(pred, gt, valid))
+        log_ratio.append(float(torch.log(gt[valid] / pred[valid].clamp_min(1e-6)).median()))
+        median_depth.append(float(gt[valid].median()))
+        round_trip = resize(F.interpolate(gt, size=work_hw, mode="area"), (h, w), depth=True)
+        floor.append(rel(round_trip, gt, valid))
+        pairs.append((pred, gt))
+    r = np.array(log_ratio)
+    g = float(np.exp(np.median(r)))
+    return {
+        "rel": float(np.mean(raw)),
+        "global_factor": g,
+        "rel_global": float(np.mean([rel(p * g, t, t > 0) for p, t in pairs])),
+        "rel_own": float(np.mean([rel(p * float(np.exp(k)), t, t > 0) for (p, t), k in zip(pairs, r, strict=True)])),
+        "floor": float(np.mean(floor)),
+        "log_ratio_mean": float(r.mean()),
+        "log_ratio_std": float(r.std()),
+        "ratio_min": float(np.exp(r.min())),
+        "ratio_max": float(np.exp(r.max())),
+        "corr_depth": float(np.corrcoef(r, np.log(median_depth))[0, 1]) if rooms > 1 else float("nan"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--low", default=None, help="low-range checkpoint (default: the shipped models/low.pt)")
+    ap.add_argument("--rooms", type=int, default=32, help="validation rooms (seeds 900000 on)")
+    ap.add_argument("--size", type=int, nargs=2, default=(640, 480), metavar=("W", "H"))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    if args.rooms < 1:
+        ap.error("--rooms must be at least 1")
+    torch.set_num_threads(args.threads)
+    model, _ = load_sidenet(args.low or default_model("low"), slot="low")
+    w, h = args.size
+    work = fitted_size(h, w, model.config)
+    with torch.inference_mode():
+        f = error_split(lambda rgb, focal: predict_depth(model, rgb, focal), work, args.rooms, (w, h))
+    print(f"{args.rooms} validation rooms at {w}x{h}, working size {work[1]}x{work[0]}, float32")
+    print(f"{'REL as is':<34}{f['rel']:.4f}")
+    print(f"{'REL, one global factor x' + format(f['global_factor'], '.3f'):<34}{f['rel_global']:.4f}")
+    print(f"{'REL, each image its own factor':<34}{f['rel_own']:.4f}")
+    print(f"{'resolution floor (gt round trip)':<34}{f['floor']:.4f}")
+    print(
+        f"per-image log(gt/pred): mean {f['log_ratio_mean']:+.3f}, std {f['log_ratio_std']:.3f}, range "
+        f"x{f['ratio_min']:.2f}-x{f['ratio_max']:.2f}; correlation with log median depth {f['corr_depth']:+.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
