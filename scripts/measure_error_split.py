@@ -12,7 +12,7 @@ at the node's 640x480, with each room's own focal, it prints side by side:
 - the resolution floor: REL of the ground truth itself shrunk to the network's working size and resized back
   the way the pipeline resizes its output, i.e. what the working resolution alone costs;
 - the per-image scale: mean and spread of log(gt / prediction), and its correlation with the room's median depth
-  (negative: far rooms underestimated and near ones overestimated, the regression to the mean of an ambiguous
+  (positive: far rooms underestimated and near ones overestimated, the regression to the mean of an ambiguous
   scale).
 Why: which of these dominates decides what training has to change (more steps, a larger working size, or
 scale cues), and the model card quotes these figures.
@@ -31,17 +31,18 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from side_ros.metrics import compute_errors
 from side_ros.networks.checkpoint import load_sidenet
-from side_ros.preprocess import fitted_size, predict_depth, resize
+from side_ros.preprocess import fitted_size, image_to_tensor, predict_depth, resize
 from side_ros.resources import default_model
 from side_ros.scenes.dataset import render_scene
 
 VAL_SEED = 900000
 
 
-def rel(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> float:
-    """Mean absolute relative error over the valid pixels."""
-    return float(((pred - gt).abs() / gt)[valid].mean())
+def rel(pred: torch.Tensor, gt: torch.Tensor) -> float:
+    """absRel as side-eval computes it (metrics.compute_errors: the same valid pixels and definition)."""
+    return compute_errors(pred[0, 0].numpy(), gt[0, 0].numpy())["abs_rel"]
 
 
 Predict = Callable[[torch.Tensor, tuple[float, float]], torch.Tensor]
@@ -56,21 +57,21 @@ def error_split(predict: Predict, work_hw: tuple[int, int], rooms: int, size: tu
         s = render_scene(seed, "indoor", w, h)
         gt = torch.from_numpy(s.depth)[None, None]
         valid = gt > 0
-        rgb = torch.from_numpy(s.rgb).permute(2, 0, 1)[None].float() / 255.0
-        pred = predict(rgb, (float(s.intrinsics[0, 0]), float(s.intrinsics[1, 1])))
-        raw.append(rel(pred, gt, valid))
+        focal = (float(s.intrinsics[0, 0]), float(s.intrinsics[1, 1]))
+        pred = predict(image_to_tensor(s.rgb, torch.device("cpu")), focal)
+        raw.append(rel(pred, gt))
         log_ratio.append(float(torch.log(gt[valid] / pred[valid].clamp_min(1e-6)).median()))
         median_depth.append(float(gt[valid].median()))
         round_trip = resize(F.interpolate(gt, size=work_hw, mode="area"), (h, w), depth=True)
-        floor.append(rel(round_trip, gt, valid))
+        floor.append(rel(round_trip, gt))
         pairs.append((pred, gt))
     r = np.array(log_ratio)
     g = float(np.exp(np.median(r)))
     return {
         "rel": float(np.mean(raw)),
         "global_factor": g,
-        "rel_global": float(np.mean([rel(p * g, t, t > 0) for p, t in pairs])),
-        "rel_own": float(np.mean([rel(p * float(np.exp(k)), t, t > 0) for (p, t), k in zip(pairs, r, strict=True)])),
+        "rel_global": float(np.mean([rel(p * g, t) for p, t in pairs])),
+        "rel_own": float(np.mean([rel(p * float(np.exp(k)), t) for (p, t), k in zip(pairs, r, strict=True)])),
         "floor": float(np.mean(floor)),
         "log_ratio_mean": float(r.mean()),
         "log_ratio_std": float(r.std()),
