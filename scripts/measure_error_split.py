@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Where a low-range network's error comes from: per-image scale, shape, or the working resolution.
 
-    python scripts/measure_error_split.py                          # shipped models/low.pt, 32 validation rooms
+    python scripts/measure_error_split.py                          # shipped models/low.pt, 256 validation rooms
     python scripts/measure_error_split.py --low runs/low/best.pt --rooms 64
+    python scripts/measure_error_split.py --first-seed 0 --rooms 32  # training rooms, through the native lens
 
 On validation rooms (procedural indoor scenes, seeds from 900000, never used for training or the held-out test)
 at the node's 640x480, with each room's own focal, it prints side by side:
@@ -48,12 +49,15 @@ def rel(pred: torch.Tensor, gt: torch.Tensor) -> float:
 Predict = Callable[[torch.Tensor, tuple[float, float]], torch.Tensor]
 
 
-def error_split(predict: Predict, work_hw: tuple[int, int], rooms: int, size: tuple[int, int]) -> dict[str, float]:
+def error_split(
+    predict: Predict, work_hw: tuple[int, int], rooms: int, size: tuple[int, int], first_seed: int = VAL_SEED
+) -> dict[str, float]:
     """The figures the module docstring lists, for `predict(rgb, focal) -> depth` (N, 1, H, W) on `rooms`
-    validation rooms rendered at `size` (W, H); `work_hw` is the network's working size for the floor."""
+    rooms from `first_seed` on (validation rooms by default) rendered at `size` (W, H); `work_hw` is the
+    network's working size for the floor."""
     w, h = size
     raw, log_ratio, median_depth, floor, pairs = [], [], [], [], []
-    for seed in range(VAL_SEED, VAL_SEED + rooms):
+    for seed in range(first_seed, first_seed + rooms):
         s = render_scene(seed, "indoor", w, h)
         gt = torch.from_numpy(s.depth)[None, None]
         valid = gt > 0
@@ -84,19 +88,28 @@ def error_split(predict: Predict, work_hw: tuple[int, int], rooms: int, size: tu
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--low", default=None, help="low-range checkpoint (default: the shipped models/low.pt)")
-    ap.add_argument("--rooms", type=int, default=32, help="validation rooms (seeds 900000 on)")
+    ap.add_argument("--rooms", type=int, default=256, help="rooms (the trainer validates on 256)")
+    ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=VAL_SEED,
+        help="first room's seed (default 900000: validation rooms; 0-15999 are low_procedural's training rooms)",
+    )
     ap.add_argument("--size", type=int, nargs=2, default=(640, 480), metavar=("W", "H"))
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     if args.rooms < 1:
         ap.error("--rooms must be at least 1")
+    if args.first_seed < 0:
+        ap.error("--first-seed must be 0 or more")
     torch.set_num_threads(args.threads)
     model, _ = load_sidenet(args.low or default_model("low"), slot="low")
     w, h = args.size
     work = fitted_size(h, w, model.config)
     with torch.inference_mode():
-        f = error_split(lambda rgb, focal: predict_depth(model, rgb, focal), work, args.rooms, (w, h))
-    print(f"{args.rooms} validation rooms at {w}x{h}, working size {work[1]}x{work[0]}, float32")
+        f = error_split(lambda rgb, focal: predict_depth(model, rgb, focal), work, args.rooms, (w, h), args.first_seed)
+    first, last = args.first_seed, args.first_seed + args.rooms - 1
+    print(f"{args.rooms} rooms (seeds {first}-{last}) at {w}x{h}, working size {work[1]}x{work[0]}, float32")
     print(f"{'REL as is':<34}{f['rel']:.4f}")
     print(f"{'REL, one global factor x' + format(f['global_factor'], '.3f'):<34}{f['rel_global']:.4f}")
     print(f"{'REL, each image its own factor':<34}{f['rel_own']:.4f}")

@@ -33,3 +33,12 @@ def test_scale_corrected_errors_ignore_a_global_factor_and_the_floor_is_the_work
     assert flat["rel_own"] <= flat["rel"] and flat["rel_own"] > 0.05  # a flat map has real shape error
     assert 0 < finer["floor"] < flat["floor"] < 0.1
     assert flat["floor"] == tripled["floor"]
+
+
+def test_first_seed_picks_other_rooms(split) -> None:
+    """--first-seed 0 measures training rooms instead of validation rooms: the same guess scores differently."""
+    val = split(lambda rgb, focal: torch.full_like(rgb[:, :1], 2.0), (24, 32), rooms=2, size=(160, 120))
+    train = split(lambda rgb, focal: torch.full_like(rgb[:, :1], 2.0), (24, 32), 2, (160, 120), first_seed=0)
+    again = split(lambda rgb, focal: torch.full_like(rgb[:, :1], 2.0), (24, 32), 2, (160, 120), first_seed=0)
+    assert train["rel"] != val["rel"] and train["floor"] != val["floor"]
+    assert train == again
