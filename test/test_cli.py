@@ -389,6 +389,9 @@ class _Started:
             text=True,
             env={**ENV, "PYTHONUNBUFFERED": "1"},
             cwd=ROOT,
+            # A shell ignores SIGINT in what it starts with `&`, and the ignore is inherited across exec: a user's
+            # command in a terminal gets the default, so the command under test does too, however pytest started.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
