@@ -17,6 +17,22 @@ def _seed():
 
 
 @pytest.fixture(scope="session")
+def load_script():
+    """Import one of scripts/*.py by its name (they are files, not a package), to test its functions."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def weights(tmp_path_factory):
     """Tiny real random-weight checkpoints (low, high, coarse), written once per test session."""
     from side_ros.testing import tiny_checkpoints

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "measure_error_split.py"
-
 
 @pytest.fixture(scope="module")
-def split():
-    spec = importlib.util.spec_from_file_location("measure_error_split", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.error_split
+def split(load_script):
+    return load_script("measure_error_split").error_split
 
 
 def test_scale_corrected_errors_ignore_a_global_factor_and_the_floor_is_the_working_size(split) -> None:
